@@ -1,0 +1,1 @@
+"""Engine-independent parts of the clients: argument checks, connecting, fan-out."""

@@ -1,0 +1,254 @@
+"""Fan-out over many hosts, engine-independent.
+
+``run_command`` starts one greenlet per host in a gevent pool of ``pool_size``; each
+connects its host position's client (made once, then reused) and starts the command.
+It returns when every command has started, one :class:`~pssh.output.HostOutput` per
+host position in host order. ``join`` then waits on all of them at once under one
+deadline, reading their output as it arrives so no remote command stalls on a full
+channel window.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any, Iterable
+
+import gevent
+from gevent.pool import Pool
+
+from ..._commands import format_host_command
+from ..._deadline import check_timeout, deadline_after
+from ..._validate import check_count, check_hosts, check_pkey, check_port
+from ...constants import DEFAULT_RETRIES, RETRY_DELAY
+from ...exceptions import HostArgumentError, SSHError, Timeout
+from ...output import HostOutput
+from .single import BaseSSHClient
+
+__all__ = ["BaseParallelSSHClient"]
+
+logger = logging.getLogger("pssh.clients")
+
+
+class BaseParallelSSHClient:
+    """What every engine's ``ParallelSSHClient`` shares; engines provide ``_make_client``."""
+
+    def __init__(self, hosts: Iterable[str], user: str | None = None,
+                 password: str | None = None, port: int = 22,
+                 pkey: str | bytes | None = None, num_retries: int = DEFAULT_RETRIES,
+                 timeout: float | None = None, pool_size: int = 100,
+                 allow_agent: bool = True, host_config: Any = None,
+                 retry_delay: float = RETRY_DELAY, identity_auth: bool = True,
+                 ipv6_only: bool = False) -> None:
+        self.hosts = hosts  # type: ignore[assignment]
+        self.user = user
+        self.password = password
+        self.port = check_port(port)
+        self.pkey = check_pkey(pkey)
+        self.num_retries = check_count(num_retries, "num_retries")
+        self.timeout = check_timeout(timeout)
+        self.retry_delay = check_timeout(retry_delay, "retry_delay")
+        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
+            raise ValueError(f"pool_size must be an integer >= 1, not {pool_size!r}")
+        self.pool_size = pool_size
+        self.allow_agent = allow_agent
+        self.host_config = host_config
+        self.identity_auth = identity_auth
+        self.ipv6_only = ipv6_only
+        self.cmds: list[gevent.Greenlet] | None = None
+        self._last_output: list[HostOutput] | None = None
+
+    @property
+    def hosts(self) -> list[str]:
+        """The host list; assigning a new one keeps the clients of unchanged positions."""
+        return self._hosts
+
+    @hosts.setter
+    def hosts(self, hosts: Iterable[str]) -> None:
+        new_hosts = check_hosts(hosts)
+        old_clients: dict[tuple[int, str], BaseSSHClient] = getattr(self, "_host_clients", {})
+        self._host_clients = {}
+        for key, client in old_clients.items():
+            position, host = key
+            if position < len(new_hosts) and new_hosts[position] == host:
+                self._host_clients[key] = client
+            else:
+                client.disconnect()
+        self._hosts = new_hosts
+
+    def __repr__(self) -> str:
+        return (f"<{type(self).__name__} {len(self._hosts)} hosts, "
+                f"{len(self._host_clients)} connected, pool_size={self.pool_size}>")
+
+    def __enter__(self) -> BaseParallelSSHClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.disconnect()
+
+    def disconnect(self) -> None:
+        """Close every host's connection."""
+        clients, self._host_clients = self._host_clients, {}
+        for client in clients.values():
+            client.disconnect()
+
+    # -- per-host clients ---------------------------------------------------------------
+
+    def _make_client(self, position: int, host: str) -> BaseSSHClient:
+        raise NotImplementedError
+
+    def _client_for(self, position: int, host: str) -> BaseSSHClient:
+        key = (position, host)
+        client = self._host_clients.get(key)
+        if client is None or client.sock is None:
+            client = self._make_client(position, host)
+            self._host_clients[key] = client
+        return client
+
+    def _alias(self, position: int) -> str | None:
+        return None
+
+    # -- commands -----------------------------------------------------------------------
+
+    def run_command(self, command: str, sudo: bool = False, user: str | None = None,
+                    stop_on_errors: bool = True, use_pty: bool = False,
+                    host_args: Any = None, shell: str | None = None, encoding: str = "utf-8",
+                    read_timeout: float | None = None, return_list: Any = None,
+                    ) -> list[HostOutput]:
+        """Start ``command`` on every host; return one output per host, in host order.
+
+        Returns once every command has started (or its host failed).
+
+        :param command: the command line; with ``host_args``, a ``%`` format string.
+        :param sudo: run it through ``sudo``.
+        :param user: run it as this user through ``sudo -u``.
+        :param stop_on_errors: raise the first host's failure; with ``False`` the failure
+            is stored on that host's ``HostOutput.exception`` and the others carry on.
+        :param use_pty: ask for a pseudo-terminal.
+        :param host_args: one entry per host, filling the command's placeholders
+            (a tuple for positional ones, a dict for named ones, else one value).
+        :param shell: run it with this shell, e.g. ``'bash -c'``.
+        :param encoding: how to decode output lines.
+        :param read_timeout: seconds one iteration of a host's output may take.
+        :param return_list: ignored; output is always a list (kept for old scripts).
+        :raises HostArgumentError: ``host_args`` has fewer entries than there are hosts.
+        :raises SSHError: with ``stop_on_errors``, the first host's failure.
+        """
+        if return_list is not None:
+            warnings.warn("run_command's return_list does nothing: output is always a "
+                          "list; drop the argument", DeprecationWarning, stacklevel=2)
+        check_timeout(read_timeout, "read_timeout")
+        commands = self._host_commands(command, host_args)
+        pool = Pool(self.pool_size)
+        self.cmds = [pool.spawn(self._run_on_host, position, host, commands[position], sudo,
+                                user, use_pty, shell, encoding, read_timeout)
+                     for position, host in enumerate(self._hosts)]
+        gevent.joinall(self.cmds, raise_error=False)
+        output = [self._output_of(greenlet, position, stop_on_errors, encoding, read_timeout)
+                  for position, greenlet in enumerate(self.cmds)]
+        self._last_output = output
+        return output
+
+    def _host_commands(self, command: str, host_args: Any) -> list[str]:
+        if host_args is None:
+            return [command] * len(self._hosts)
+        host_args = list(host_args)
+        if len(host_args) < len(self._hosts):
+            raise HostArgumentError(
+                f"host_args has {len(host_args)} entries for {len(self._hosts)} hosts; give "
+                f"one entry per host")
+        return [format_host_command(command, host_args[i], i) for i in range(len(self._hosts))]
+
+    def _run_on_host(self, position: int, host: str, command: str, sudo: bool,
+                     user: str | None, use_pty: bool, shell: str | None, encoding: str,
+                     read_timeout: float | None) -> HostOutput:
+        client = self._client_for(position, host)
+        return client.run_command(command, sudo=sudo, user=user, use_pty=use_pty,
+                                  shell=shell, encoding=encoding, read_timeout=read_timeout)
+
+    def _output_of(self, greenlet: gevent.Greenlet, position: int, stop_on_errors: bool,
+                   encoding: str, read_timeout: float | None) -> HostOutput:
+        if greenlet.successful():
+            result: HostOutput = greenlet.value
+            return result
+        error = greenlet.exception
+        if stop_on_errors or not isinstance(error, (SSHError, ValueError, TypeError)):
+            raise error
+        host = self._hosts[position]
+        logger.error("Host %s failed: %s", host, error)
+        client = self._host_clients.get((position, host))
+        return HostOutput(host, None, None, client, alias=self._alias(position),
+                          exception=error, encoding=encoding, read_timeout=read_timeout)
+
+    def get_last_output(self) -> list[HostOutput] | None:
+        """The output of the last ``run_command``."""
+        return self._last_output
+
+    def connect_auth(self) -> list[gevent.Greenlet]:
+        """Connect and authenticate every host now, in parallel; return the greenlets.
+
+        Errors are on the greenlets (``gevent.joinall(greenlets, raise_error=True)``).
+        """
+        pool = Pool(self.pool_size)
+        return [pool.spawn(self._client_for, position, host)
+                for position, host in enumerate(self._hosts)]
+
+    # -- waiting ------------------------------------------------------------------------
+
+    def finished(self, output: list[HostOutput] | None = None) -> bool:
+        """Whether every command in ``output`` (default: the last run's) has ended."""
+        output = self._last_output if output is None else output
+        return all(host_out.buffers is None or host_out.exit_code is not None
+                   or host_out.buffers.is_done() for host_out in output or [])
+
+    def join(self, output: list[HostOutput] | None = None, consume_output: bool = False,
+             timeout: float | None = None) -> None:
+        """Wait until every command in ``output`` has ended, reading output as it comes.
+
+        Output stays readable afterwards unless ``consume_output`` is set, which drops it
+        (logging it to the host logger when that is enabled). Exit codes are set on return.
+        A host whose connection fails meanwhile gets the error on ``exception``; the
+        others are still waited for.
+
+        :param output: outputs to wait on; defaults to the last ``run_command``'s.
+        :param consume_output: drop output as it is read, keeping memory flat.
+        :param timeout: seconds to wait for all hosts together; ``None`` for no limit.
+        :raises Timeout: ``timeout`` passed first. ``finished_output`` and
+            ``unfinished_output`` on the exception list the outputs; everything read so
+            far stays readable, and ``join`` may be called again.
+        """
+        check_timeout(timeout, "join timeout")
+        output = self._last_output if output is None else output
+        if not output:
+            return
+        deadline = deadline_after(timeout)
+        waiting = [gevent.spawn(_wait_one, host_out, deadline, consume_output)
+                   for host_out in output]
+        gevent.joinall(waiting, raise_error=False)
+        unfinished = [host_out for host_out, greenlet in zip(output, waiting)
+                      if not greenlet.value]
+        if unfinished:
+            finished = [host_out for host_out in output if host_out not in unfinished]
+            raise Timeout(f"join timed out after {timeout}s with {len(unfinished)} of "
+                          f"{len(output)} commands still running", timeout,
+                          finished_output=finished, unfinished_output=unfinished)
+
+
+def _wait_one(host_out: HostOutput, deadline: float | None, consume: bool) -> bool:
+    """Read one host's output until its command ends; False if ``deadline`` passed."""
+    reader = host_out.buffers
+    if reader is None:
+        return True
+    try:
+        while not reader.is_done():
+            reader.fill(deadline)
+            if consume:
+                host_out.consume(final=False)
+    except Timeout:
+        return False
+    except SSHError as exc:
+        logger.error("Host %s failed while waiting: %s", host_out.host, exc)
+        host_out.exception = exc
+    if consume:
+        host_out.consume(final=True)
+    return True

@@ -1,0 +1,249 @@
+"""One host's client, the engine-independent half.
+
+Connecting is the same for every engine: resolve, TCP connect (retrying what may be
+transient, never a refusal), then hand the socket to the engine for the SSH handshake,
+then authenticate in parallel-ssh's order. The engine subclass fills in the SSH-specific
+steps (``_handshake``, the ``_auth_*`` methods, channels).
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import socket as stdlib_socket
+from typing import Any, Callable
+
+import gevent
+from gevent import socket
+
+from ..._commands import wrap_command
+from ..._deadline import check_timeout, deadline_after, time_left
+from ..._validate import check_count, check_pkey, check_port
+from ...constants import DEFAULT_RETRIES, RETRY_DELAY
+from ...exceptions import (AuthenticationError, ConnectionError, NoIPv6AddressFoundError,
+                           SSHError, Timeout, UnknownHostError)
+from ...output import HostOutput
+
+__all__ = ["BaseSSHClient"]
+
+logger = logging.getLogger("pssh.clients")
+
+
+class _Retryable(Exception):
+    """A connection attempt failed in a way that another attempt may not."""
+
+    def __init__(self, error: SSHError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class BaseSSHClient:
+    """Connection set-up and command wrapping shared by the engines' ``SSHClient``."""
+
+    IDENTITIES = tuple(os.path.expanduser(f"~/.ssh/{name}")
+                       for name in ("id_rsa", "id_dsa", "identity", "id_ecdsa", "id_ed25519"))
+
+    def __init__(self, host: str, user: str | None = None, password: str | None = None,
+                 port: int | None = None, pkey: str | bytes | None = None,
+                 alias: str | None = None, num_retries: int = DEFAULT_RETRIES,
+                 retry_delay: float = RETRY_DELAY, allow_agent: bool = True,
+                 timeout: float | None = None, identity_auth: bool = True,
+                 ipv6_only: bool = False) -> None:
+        if not isinstance(host, str) or not host:
+            raise TypeError(f"host must be a non-empty host name string, not {host!r}")
+        self.host = host
+        self.alias = alias
+        self.user = user or getpass.getuser()
+        self.password = password
+        self.port = check_port(22 if port is None else port, host)
+        self.pkey = check_pkey(pkey, host)
+        self.num_retries = check_count(num_retries, "num_retries")
+        self.retry_delay = check_timeout(retry_delay, "retry_delay") or 0
+        self.timeout = check_timeout(timeout)
+        self.allow_agent = allow_agent
+        self.identity_auth = identity_auth
+        self.ipv6_only = ipv6_only
+        self.sock: socket.socket | None = None
+
+    def __repr__(self) -> str:
+        state = "connected" if self.sock is not None else "closed"
+        return f"<{type(self).__name__} {self.user}@{self.host}:{self.port} {state}>"
+
+    def __enter__(self) -> BaseSSHClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.disconnect()
+
+    def disconnect(self) -> None:
+        """Close the session and its socket; safe to call more than once."""
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            sock.close()
+
+    # -- connecting ---------------------------------------------------------------------
+
+    def _connect_and_auth(self) -> None:
+        """Connect, handshake and authenticate, retrying transient failures."""
+        attempt = 0
+        while True:
+            deadline = deadline_after(self.timeout)
+            try:
+                self.sock = self._open_socket(deadline)
+                self._handshake(deadline)
+                self._authenticate(deadline)
+                return
+            except _Retryable as failure:
+                self.disconnect()
+                attempt += 1
+                if attempt > self.num_retries:
+                    raise failure.error from failure.__cause__
+                logger.debug("%s; retry %d of %d in %ss", failure.error, attempt,
+                             self.num_retries, self.retry_delay)
+                gevent.sleep(self.retry_delay)
+            except BaseException:
+                self.disconnect()
+                raise
+
+    def _where(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def _open_socket(self, deadline: float | None) -> socket.socket:
+        family = stdlib_socket.AF_INET6 if self.ipv6_only else stdlib_socket.AF_UNSPEC
+        for family_, type_, proto, _, address in self._resolve(family):
+            sock = socket.socket(family_, type_, proto)
+            sock.settimeout(time_left(deadline))
+            try:
+                sock.connect(address)
+            except BaseException as exc:
+                sock.close()
+                self._raise_connect_error(exc)
+            sock.settimeout(None)
+            sock.setsockopt(stdlib_socket.IPPROTO_TCP, stdlib_socket.TCP_NODELAY, 1)
+            return sock
+        raise AssertionError("unreachable: _resolve returns at least one address")
+
+    def _resolve(self, family: int) -> list[tuple[Any, ...]]:
+        try:
+            found = socket.getaddrinfo(self.host, self.port, family, stdlib_socket.SOCK_STREAM,
+                                       stdlib_socket.IPPROTO_TCP)
+        except stdlib_socket.gaierror as exc:
+            if self.ipv6_only:
+                raise NoIPv6AddressFoundError(
+                    f"Host {self.host!r} has no IPv6 address ({exc.strerror}) and ipv6_only "
+                    f"is set; give an IPv6 address or unset ipv6_only",
+                    host=self.host, port=self.port) from exc
+            raise UnknownHostError(
+                f"Cannot resolve host {self.host!r} (port {self.port}): {exc.strerror}; "
+                f"check the host name", host=self.host, port=self.port) from exc
+        return found
+
+    def _raise_connect_error(self, exc: BaseException) -> None:
+        if isinstance(exc, stdlib_socket.timeout):
+            raise _Retryable(Timeout(
+                f"Connecting to {self._where()} timed out after {self.timeout}s",
+                host=self.host, port=self.port)) from exc
+        if isinstance(exc, ConnectionRefusedError):
+            raise ConnectionError(
+                f"Connection to {self._where()} refused: nothing listens on port {self.port} "
+                f"there; check the host and port", host=self.host, port=self.port) from exc
+        if isinstance(exc, OSError):
+            raise _Retryable(ConnectionError(
+                f"Cannot connect to {self._where()}: {exc.strerror or exc}",
+                host=self.host, port=self.port)) from exc
+        raise exc
+
+    # -- authentication -----------------------------------------------------------------
+
+    def _authenticate(self, deadline: float | None) -> None:
+        """Try the methods in parallel-ssh's order; the first that succeeds wins.
+
+        A given ``pkey`` is the only method tried (``password`` is its passphrase).
+        """
+        if self.pkey is not None:
+            self._try_auth("private key", self._auth_pkey, self.pkey, deadline, [])
+            return
+        tried: list[str] = []
+        methods: list[tuple[str, Callable[..., None], Any]] = []
+        if self.allow_agent:
+            methods.append(("SSH agent", self._auth_agent, None))
+        if self.identity_auth:
+            methods += [(f"identity file {path}", self._auth_pkey, path)
+                        for path in self.IDENTITIES if os.path.isfile(path)]
+        if self.password is not None:
+            methods.append(("password", self._auth_password, self.password))
+        for name, method, argument in methods:
+            try:
+                self._try_auth(name, method, argument, deadline, tried)
+                return
+            except AuthenticationError as exc:
+                logger.debug("%s", exc)
+        raise AuthenticationError(
+            f"Authentication as {self.user!r} on {self._where()} failed; tried: "
+            f"{', '.join(tried) or 'nothing (no agent, identity file or password)'}",
+            host=self.host, port=self.port)
+
+    def _try_auth(self, name: str, method: Callable[..., None], argument: Any,
+                  deadline: float | None, tried: list[str]) -> None:
+        tried.append(name)
+        try:
+            method(argument, deadline)
+        except (Timeout, _Retryable):
+            raise
+        except SSHError as exc:
+            raise AuthenticationError(
+                f"Authentication as {self.user!r} on {self._where()} with {name} failed: "
+                f"{exc}", host=self.host, port=self.port) from exc
+
+    # -- engine hooks ---------------------------------------------------------------------
+
+    def _handshake(self, deadline: float | None) -> None:
+        raise NotImplementedError
+
+    def _auth_pkey(self, pkey: str | bytes, deadline: float | None) -> None:
+        raise NotImplementedError
+
+    def _auth_agent(self, _unused: None, deadline: float | None) -> None:
+        raise NotImplementedError
+
+    def _auth_password(self, password: str, deadline: float | None) -> None:
+        raise NotImplementedError
+
+    def _execute(self, command: str, use_pty: bool, deadline: float | None,
+                 ) -> tuple[Any, Any, Any]:
+        """Start ``command``; return (channel, output reader, stdin)."""
+        raise NotImplementedError
+
+    # -- commands -------------------------------------------------------------------------
+
+    def run_command(self, command: str, sudo: bool = False, user: str | None = None,
+                    use_pty: bool = False, shell: str | None = None, encoding: str = "utf-8",
+                    timeout: float | None = None, read_timeout: float | None = None,
+                    ) -> HostOutput:
+        """Start ``command`` on the host and return its :class:`~pssh.output.HostOutput`.
+
+        Returns once the command has started; its output is read lazily from the
+        returned object.
+
+        :param command: the command line.
+        :param sudo: run it through ``sudo``.
+        :param user: run it as this user through ``sudo -u``.
+        :param use_pty: ask for a pseudo-terminal (stderr then arrives on stdout).
+        :param shell: run it with this shell, e.g. ``'bash -c'``.
+        :param encoding: how to decode output lines.
+        :param timeout: seconds for opening the channel and starting the command;
+            defaults to the client's ``timeout``.
+        :param read_timeout: seconds one iteration of the output may take.
+        :raises SessionError: the channel could not be opened or the command not started.
+        :raises Timeout: starting took longer than ``timeout``.
+        """
+        check_timeout(read_timeout, "read_timeout")
+        start_timeout = check_timeout(timeout) if timeout is not None else self.timeout
+        full_command = wrap_command(command, sudo=sudo, user=user, shell=shell)
+        channel, reader, stdin = self._execute(full_command, use_pty,
+                                               deadline_after(start_timeout))
+        output = HostOutput(self.host, channel, stdin, self, alias=self.alias,
+                            encoding=encoding, read_timeout=read_timeout, buffers=reader)
+        output.fully_qualified_command = full_command
+        return output

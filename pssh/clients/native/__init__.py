@@ -1,0 +1,6 @@
+"""The clients on libssh2 (ssh2-python): the default engine."""
+
+from .parallel import ParallelSSHClient
+from .single import SSHClient
+
+__all__ = ["ParallelSSHClient", "SSHClient"]

@@ -1,0 +1,149 @@
+"""The one place in pssh where a greenlet waits on the network.
+
+Theory of operation
+-------------------
+Every libssh2 session runs non-blocking. A libssh2 call either completes or returns
+``LIBSSH2_ERROR_EAGAIN``; after EAGAIN, ``session.block_directions()`` says whether
+libssh2 waits to read, to write, or both. :meth:`SessionWaiter.call` then parks the
+calling greenlet on the session's socket in exactly those directions, with the time left
+until the caller's deadline, and retries when the socket is ready. Nothing here polls on
+an interval or sleeps.
+
+One subtlety: several greenlets may wait on one session at once (two channels, or a
+keepalive beside a reader). A libssh2 call made for one channel drains the socket and
+queues packets for the others inside libssh2, where their socket watchers cannot see
+them. So whenever a call may have read from the socket, which is any first attempt, any
+attempt after the socket was ready, and any attempt that made progress, the other
+greenlets parked on the same session are woken to retry. A greenlet woken that way that
+still gets EAGAIN wakes nobody, so two waiters cannot bounce each other forever.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from gevent.hub import Waiter, get_hub
+from ssh2.error_codes import LIBSSH2_ERROR_EAGAIN
+from ssh2.session import LIBSSH2_SESSION_BLOCK_INBOUND, LIBSSH2_SESSION_BLOCK_OUTBOUND
+
+__all__ = ["EAGAIN", "DeadlineExceeded", "SessionWaiter"]
+
+EAGAIN = LIBSSH2_ERROR_EAGAIN
+
+_READ = 1  # libev/libuv event bits, as gevent's io watchers take them
+_WRITE = 2
+
+# Why a parked greenlet was woken.
+_SOCKET_READY = "socket"
+_SIBLING = "sibling"
+_DEADLINE = "deadline"
+
+
+class DeadlineExceeded(Exception):
+    """The caller's deadline passed while waiting; clients turn it into ``Timeout``."""
+
+
+class _Parking:
+    """One parked greenlet; wakes it at most once, whoever asks first."""
+
+    __slots__ = ("waiter", "woken")
+
+    def __init__(self, waiter: Waiter) -> None:
+        self.waiter = waiter
+        self.woken = False
+
+    def wake(self, reason: str) -> None:
+        if not self.woken:
+            self.woken = True
+            self.waiter.switch(reason)
+
+
+class SessionWaiter:
+    """Runs libssh2 calls on one non-blocking session, parking greenlets on EAGAIN."""
+
+    def __init__(self, session: Any, fileno: int) -> None:
+        self.session = session
+        self.fileno = fileno
+        self._parked: set[_Parking] = set()
+
+    def call(self, func: Callable[..., Any], *args: Any, deadline: float | None = None) -> Any:
+        """Call ``func(*args)`` until it returns something other than EAGAIN.
+
+        :raises DeadlineExceeded: ``deadline`` (a ``time.monotonic()`` value) passed.
+        """
+        reason = None
+        while True:
+            result = func(*args)
+            again = isinstance(result, int) and result == EAGAIN
+            self.after_call(reason, progressed=not again)
+            if not again:
+                return result
+            reason = self.park(deadline)
+
+    def write(self, write: Callable[[bytes], tuple[int, int]], data: bytes,
+              deadline: float | None = None) -> int:
+        """Write all of ``data`` with a libssh2 write function, resuming partial writes."""
+        view = memoryview(data)
+        sent = 0
+        reason = None
+        while sent < len(view):
+            rc, written = write(view[sent:].tobytes() if sent else data)
+            self.after_call(reason, progressed=rc != EAGAIN)
+            if rc == EAGAIN:
+                reason = self.park(deadline)
+                continue
+            sent += written
+            reason = None
+        return sent
+
+    def after_call(self, reason: str | None, progressed: bool) -> None:
+        """Wake the other parked greenlets if the call just made may have read the socket.
+
+        ``reason`` is why the caller last woke up (``None`` for a first attempt).
+        """
+        if self._parked and (progressed or reason != _SIBLING):
+            hub = get_hub()
+            for parking in list(self._parked):
+                hub.loop.run_callback(parking.wake, _SIBLING)
+
+    def park(self, deadline: float | None) -> str:
+        """Park until the socket is ready in libssh2's direction, a sibling wakes us,
+        or ``deadline`` passes (then raise :class:`DeadlineExceeded`). Returns the reason.
+        """
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            raise DeadlineExceeded()
+        hub = get_hub()
+        parking = _Parking(Waiter(hub))
+        watcher = hub.loop.io(self.fileno, self._wanted_events())
+        watcher.start(parking.wake, _SOCKET_READY)
+        timer = None
+        if left is not None:
+            timer = hub.loop.timer(left)
+            timer.start(parking.wake, _DEADLINE)
+        self._parked.add(parking)
+        try:
+            reason: str = parking.waiter.get()
+        finally:
+            self._parked.discard(parking)
+            parking.woken = True
+            watcher.stop()
+            watcher.close()
+            if timer is not None:
+                timer.stop()
+                timer.close()
+        if reason == _DEADLINE:
+            raise DeadlineExceeded()
+        return reason
+
+    def _wanted_events(self) -> int:
+        directions = self.session.block_directions()
+        events = 0
+        if directions & LIBSSH2_SESSION_BLOCK_INBOUND:
+            events |= _READ
+        if directions & LIBSSH2_SESSION_BLOCK_OUTBOUND:
+            events |= _WRITE
+        # EAGAIN without a direction happens when libssh2 has queued nothing for this
+        # call yet; the next thing that can change that is incoming data.
+        return events or _READ

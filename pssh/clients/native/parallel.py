@@ -1,0 +1,105 @@
+"""The parallel client on libssh2: :class:`BaseParallelSSHClient` making native clients."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from ..._validate import check_pkey
+from ...config import HostConfig
+from ...constants import DEFAULT_RETRIES, RETRY_DELAY
+from ...exceptions import HostConfigError
+from ..base.parallel import BaseParallelSSHClient
+from .single import SSHClient
+
+__all__ = ["ParallelSSHClient"]
+
+# HostConfig field name -> SSHClient keyword, where they differ.
+_CLIENT_KEYWORD = {"private_key": "pkey", "auth_thread_pool": "_auth_thread_pool"}
+# HostConfig fields this engine does not take (libssh-only options).
+_NOT_NATIVE = {"cert_file", "gssapi_auth", "gssapi_server_identity",
+               "gssapi_client_identity", "gssapi_delegate_credentials"}
+
+
+class ParallelSSHClient(BaseParallelSSHClient):
+    """Run commands on many hosts at once over libssh2.
+
+    Each host position gets one :class:`~pssh.clients.native.SSHClient`, made when first
+    needed and reused by later commands. The parameters are those of ``SSHClient``
+    (applied to every host) plus:
+
+    :param hosts: the host names, one entry per host; a host may appear more than once.
+    :param pool_size: how many hosts are connected and started at once.
+    :param host_config: a list of :class:`~pssh.config.HostConfig`, one per host.
+    :raises TypeError: ``hosts`` is a string or not a list.
+    :raises ValueError: a numeric argument is out of range.
+    :raises PKeyFileError: ``pkey`` names a missing file.
+    :raises HostConfigError: ``host_config`` does not fit ``hosts``.
+    """
+
+    def __init__(self, hosts: Iterable[str], user: str | None = None,
+                 password: str | None = None, port: int = 22,
+                 pkey: str | bytes | None = None, num_retries: int = DEFAULT_RETRIES,
+                 timeout: float | None = None, pool_size: int = 100,
+                 allow_agent: bool = True, host_config: list[HostConfig] | None = None,
+                 retry_delay: float = RETRY_DELAY, proxy_host: str | None = None,
+                 proxy_port: int | None = None, proxy_user: str | None = None,
+                 proxy_password: str | None = None, proxy_pkey: str | bytes | None = None,
+                 forward_ssh_agent: bool = False, keepalive_seconds: int | None = 60,
+                 identity_auth: bool = True, ipv6_only: bool = False,
+                 compress: bool = False, keyboard_interactive: bool = False) -> None:
+        super().__init__(hosts, user=user, password=password, port=port, pkey=pkey,
+                         num_retries=num_retries, timeout=timeout, pool_size=pool_size,
+                         allow_agent=allow_agent, host_config=host_config,
+                         retry_delay=retry_delay, identity_auth=identity_auth,
+                         ipv6_only=ipv6_only)
+        if proxy_host is not None:
+            raise NotImplementedError("proxy_host is not supported yet; connect directly")
+        self.proxy_host = proxy_host
+        self.proxy_port = proxy_port
+        self.proxy_user = proxy_user
+        self.proxy_password = proxy_password
+        self.proxy_pkey = proxy_pkey
+        self.forward_ssh_agent = forward_ssh_agent
+        self.keepalive_seconds = keepalive_seconds
+        self.compress = compress
+        self.keyboard_interactive = keyboard_interactive
+        self._check_host_config()
+
+    def _check_host_config(self) -> None:
+        config = self.host_config
+        if config is None:
+            return
+        if not isinstance(config, (list, tuple)) or not all(
+                isinstance(entry, HostConfig) for entry in config):
+            raise HostConfigError("host_config must be a list of HostConfig, one per host")
+        if len(config) != len(self.hosts):
+            raise HostConfigError(f"host_config has {len(config)} entries for "
+                                  f"{len(self.hosts)} hosts; give one per host")
+        for position, entry in enumerate(config):
+            check_pkey(entry.private_key, self.hosts[position])
+
+    def _host_settings(self, position: int) -> dict[str, Any]:
+        settings: dict[str, Any] = {
+            "user": self.user, "password": self.password, "port": self.port,
+            "pkey": self.pkey, "num_retries": self.num_retries,
+            "retry_delay": self.retry_delay, "allow_agent": self.allow_agent,
+            "timeout": self.timeout, "forward_ssh_agent": self.forward_ssh_agent,
+            "keepalive_seconds": self.keepalive_seconds,
+            "identity_auth": self.identity_auth, "ipv6_only": self.ipv6_only,
+            "compress": self.compress, "keyboard_interactive": self.keyboard_interactive,
+        }
+        if self.host_config is not None and position < len(self.host_config):
+            for name, value in self.host_config[position].overrides().items():
+                if name not in _NOT_NATIVE:
+                    settings[_CLIENT_KEYWORD.get(name, name)] = value
+        return settings
+
+    def _alias(self, position: int) -> str | None:
+        if self.host_config is not None and position < len(self.host_config):
+            return self.host_config[position].alias
+        return None
+
+    def _make_client(self, position: int, host: str) -> SSHClient:
+        settings = self._host_settings(position)
+        settings.setdefault("alias", self._alias(position))
+        return SSHClient(host, **settings)

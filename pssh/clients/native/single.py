@@ -1,0 +1,323 @@
+"""One host's client on libssh2 (ssh2-python), fully non-blocking.
+
+Every libssh2 call goes through :meth:`SSHClient._call`, which runs it in the one wait
+loop (:mod:`._wait`) and turns libssh2's and the socket's errors into pssh's, naming the
+host. The handshake and authentication are non-blocking too: while one host's key
+exchange waits on the network, the event loop serves the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import weakref
+from functools import partial
+from typing import Any, Callable
+
+import gevent
+from ssh2.exceptions import SSH2Error
+from ssh2.session import LIBSSH2_FLAG_COMPRESS, Session
+
+from ..._deadline import deadline_after
+from ...constants import DEFAULT_RETRIES, RETRY_DELAY
+from ...exceptions import ConnectionError, SessionError, SSHError, Timeout
+from ...output import HostOutput
+from ..base.single import BaseSSHClient, _Retryable
+from ._channel import ChannelReader, Stdin
+from ._wait import EAGAIN, DeadlineExceeded, SessionWaiter
+
+__all__ = ["SSHClient"]
+
+logger = logging.getLogger("pssh.clients.native")
+
+CLEANUP_TIMEOUT = 5.0
+"""Seconds a best-effort cleanup (closing a channel) may take."""
+
+
+class SSHClient(BaseSSHClient):
+    """A non-blocking SSH client for one host, on libssh2.
+
+    The constructor connects and authenticates; the client is then ready for
+    :meth:`run_command`. Use it as a context manager, or call :meth:`disconnect`.
+
+    :param host: host name or IP address.
+    :param user: user to log in as; defaults to the current user.
+    :param password: password for password authentication, or the passphrase of ``pkey``.
+    :param port: SSH port; defaults to 22.
+    :param pkey: private key: a file path (``~`` is expanded) or the key file's bytes.
+        When given, it is the only authentication method tried.
+    :param alias: a name for this host in output and logs.
+    :param num_retries: connection attempts to retry after the first one fails. A refused
+        connection and failed authentication are not retried.
+    :param retry_delay: seconds between attempts.
+    :param allow_agent: try the SSH agent (``SSH_AUTH_SOCK``).
+    :param timeout: seconds each connection attempt (TCP connect, handshake, auth) and
+        each session operation may take; ``None`` for no limit. Does not limit how long
+        commands run.
+    :param keepalive_seconds: send a keepalive this often; ``0`` or ``None`` disables it.
+    :param identity_auth: try the default identity files (``~/.ssh/id_*``).
+    :param ipv6_only: connect over IPv6 only.
+    :param compress: ask for compression.
+    :raises PKeyFileError: ``pkey`` names a missing or unreadable file.
+    :raises ValueError: an argument is out of range (port, timeout, num_retries).
+    :raises UnknownHostError, ConnectionError, Timeout, AuthenticationError,
+        SessionError: connecting failed.
+    """
+
+    def __init__(self, host: str, user: str | None = None, password: str | None = None,
+                 port: int | None = None, pkey: str | bytes | None = None,
+                 alias: str | None = None, num_retries: int = DEFAULT_RETRIES,
+                 retry_delay: float = RETRY_DELAY, allow_agent: bool = True,
+                 timeout: float | None = None, forward_ssh_agent: bool = False,
+                 proxy_host: str | None = None, proxy_port: int | None = None,
+                 proxy_pkey: str | bytes | None = None, proxy_user: str | None = None,
+                 proxy_password: str | None = None, _auth_thread_pool: bool = True,
+                 keepalive_seconds: int | None = 60, identity_auth: bool = True,
+                 ipv6_only: bool = False, compress: bool = False,
+                 keyboard_interactive: bool = False) -> None:
+        super().__init__(host, user=user, password=password, port=port, pkey=pkey,
+                         alias=alias, num_retries=num_retries, retry_delay=retry_delay,
+                         allow_agent=allow_agent, timeout=timeout,
+                         identity_auth=identity_auth, ipv6_only=ipv6_only)
+        if proxy_host is not None:
+            raise NotImplementedError(
+                f"proxy_host is not supported yet (host {host!r}); connect directly")
+        self.forward_ssh_agent = forward_ssh_agent
+        self.keepalive_seconds = keepalive_seconds
+        self.compress = compress
+        self.keyboard_interactive = keyboard_interactive
+        self.session: Any = None
+        self._waiter: SessionWaiter | None = None
+        self._keepalive: gevent.Greenlet | None = None
+        self._connect_and_auth()
+        self._start_keepalive()
+
+    def __del__(self) -> None:
+        # No network I/O while being collected: just make sure the socket is closed.
+        sock = getattr(self, "sock", None)
+        if sock is not None:
+            sock.close()
+
+    def disconnect(self) -> None:
+        """Say goodbye to the server if it can be done without waiting, close the socket."""
+        keepalive, self._keepalive = self._keepalive, None
+        if keepalive is not None:
+            keepalive.kill(block=False)
+        session, self.session, self._waiter = self.session, None, None
+        if session is not None and self.sock is not None:
+            try:
+                session.disconnect()
+            except (SSH2Error, OSError):
+                pass
+        super().disconnect()
+
+    # -- the one way every libssh2 call is made -----------------------------------------
+
+    def _call(self, func: Callable[..., Any], *args: Any, deadline: float | None,
+              action: str) -> Any:
+        """Run a libssh2 call in the wait loop, translating errors at the boundary."""
+        return self._translated(action, lambda waiter: waiter.call(func, *args,
+                                                                    deadline=deadline))
+
+    def _wait_for(self, attempt: Callable[[], bool], deadline: float | None,
+                  action: str) -> None:
+        """Repeat ``attempt`` (non-blocking libssh2 work) until it reports progress."""
+        def run(waiter: SessionWaiter) -> None:
+            reason = None
+            while True:
+                progressed = attempt()
+                waiter.after_call(reason, progressed)
+                if progressed:
+                    return
+                reason = waiter.park(deadline)
+        self._translated(action, run)
+
+    def _without_waiting(self, attempt: Callable[[], Any]) -> Any:
+        """Run non-blocking libssh2 work once, translating errors."""
+        def run(waiter: SessionWaiter) -> Any:
+            result = attempt()
+            waiter.after_call(None, True)
+            return result
+        return self._translated("checking the command", run)
+
+    def _translated(self, action: str, run: Callable[[SessionWaiter], Any]) -> Any:
+        waiter = self._waiter
+        if waiter is None:
+            raise SessionError(f"{action} on {self._where()} failed: the client is "
+                               f"disconnected", host=self.host, port=self.port)
+        try:
+            return run(waiter)
+        except DeadlineExceeded:
+            raise Timeout(f"{action} on {self._where()} timed out",
+                          host=self.host, port=self.port) from None
+        except SSH2Error as exc:
+            raise SessionError(f"{action} on {self._where()} failed: {self._describe(exc)}",
+                               host=self.host, port=self.port) from exc
+        except OSError as exc:
+            raise ConnectionError(f"{action} on {self._where()} failed: connection lost "
+                                  f"({exc.strerror or exc})",
+                                  host=self.host, port=self.port) from exc
+
+    def _describe(self, exc: SSH2Error) -> str:
+        text = str(exc) or type(exc).__name__
+        session = self.session
+        if session is not None:
+            try:
+                code, message = session.last_error(), None
+                message = code.decode(errors="replace") if isinstance(code, bytes) else code
+            except (SSH2Error, AttributeError, TypeError):
+                message = None
+            if message:
+                text = f"{text}: {message}" if str(exc) else message
+        return text
+
+    # -- connection set-up (hooks of BaseSSHClient) ---------------------------------------
+
+    def _handshake(self, deadline: float | None) -> None:
+        assert self.sock is not None
+        session = Session()
+        session.set_blocking(False)
+        if self.compress:
+            session.flag(LIBSSH2_FLAG_COMPRESS)
+        self.session = session
+        self._waiter = SessionWaiter(session, self.sock.fileno())
+        try:
+            self._call(session.handshake, self.sock, deadline=deadline,
+                       action="SSH handshake")
+        except SSHError as exc:
+            # The server may be busy (MaxStartups) or restarting: worth another attempt.
+            raise _Retryable(exc) from exc.__cause__
+
+    def _auth_pkey(self, pkey: str | bytes, deadline: float | None) -> None:
+        passphrase = self.password or ""
+        if isinstance(pkey, bytes):
+            auth = partial(self.session.userauth_publickey_frommemory, self.user, pkey,
+                           passphrase=passphrase)
+        else:
+            auth = partial(self.session.userauth_publickey_fromfile, self.user, pkey,
+                           passphrase=passphrase)
+        self._call(auth, deadline=deadline, action="public key authentication")
+
+    def _auth_agent(self, _unused: None, deadline: float | None) -> None:
+        if not os.environ.get("SSH_AUTH_SOCK"):
+            raise SSHError("no SSH agent is running (SSH_AUTH_SOCK is not set)")
+        agent = self.session.agent_init()
+        try:
+            agent.connect()
+            agent.list_identities()
+            for identity in agent.get_identities():
+                try:
+                    self._call(agent.userauth, self.user, identity, deadline=deadline,
+                               action="agent authentication")
+                    return
+                except SessionError:
+                    continue
+        except SSH2Error as exc:
+            raise SSHError(f"the SSH agent failed: {self._describe(exc)}") from exc
+        finally:
+            agent.disconnect()
+        raise SSHError("the SSH agent has no key the server accepts")
+
+    def _auth_password(self, password: str, deadline: float | None) -> None:
+        self._call(self.session.userauth_password, self.user, password, deadline=deadline,
+                   action="password authentication")
+
+    def _start_keepalive(self) -> None:
+        if self.keepalive_seconds:
+            self.session.keepalive_config(False, int(self.keepalive_seconds))
+            self._keepalive = gevent.spawn(_send_keepalives, weakref.ref(self))
+
+    # -- channels and commands ---------------------------------------------------------
+
+    def _execute(self, command: str, use_pty: bool, deadline: float | None,
+                 ) -> tuple[Any, ChannelReader, Stdin]:
+        channel = self._open_channel(deadline)
+        try:
+            if use_pty:
+                self._call(channel.pty, deadline=deadline, action="requesting a pty")
+            logger.debug("Executing %r on %s", command, self._where())
+            self._call(channel.execute, command, deadline=deadline,
+                       action="starting the command")
+        except BaseException:
+            self._close_quietly(channel)
+            raise
+        return channel, ChannelReader(self, channel), Stdin(self, channel)
+
+    def _open_channel(self, deadline: float | None) -> Any:
+        return self._call(self.session.open_session if self.session else _no_session,
+                          deadline=deadline, action="opening a channel")
+
+    def _close_quietly(self, channel: Any) -> None:
+        """Close a channel on a best-effort basis with its own short deadline."""
+        try:
+            self._call(channel.close, deadline=deadline_after(CLEANUP_TIMEOUT),
+                       action="closing a channel")
+        except SSHError as exc:
+            logger.debug("%s", exc)
+
+    # -- parallel-ssh's public single-host API --------------------------------------------
+
+    def open_session(self) -> Any:
+        """Open a new channel on the session (waits at most ``timeout``)."""
+        return self._open_channel(deadline_after(self.timeout))
+
+    def eagain(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call a libssh2 function until it stops returning EAGAIN (at most ``timeout``)."""
+        return self._call(partial(func, *args, **kwargs), deadline=deadline_after(self.timeout),
+                          action=f"calling {getattr(func, '__name__', 'libssh2')}")
+
+    def eagain_write(self, write_func: Callable[[bytes], tuple[int, int]], data: bytes) -> None:
+        """Write all of ``data`` with ``write_func``, resuming partial writes."""
+        deadline = deadline_after(self.timeout)
+        self._translated("writing", lambda waiter: waiter.write(write_func, data, deadline))
+
+    def wait_finished(self, host_output: HostOutput, timeout: float | None = None) -> None:
+        """Wait until the command has ended and its channel closed.
+
+        Output is kept for reading; ``exit_code`` is set afterwards.
+
+        :raises Timeout: ``timeout`` seconds passed first; the command keeps running and
+            this may be called again.
+        """
+        reader = host_output.buffers
+        if reader is None:
+            return
+        deadline = deadline_after(timeout)
+        while not reader.is_done():
+            reader.fill(deadline)
+
+    def finished(self, channel: Any) -> bool:
+        """Whether the remote command has sent EOF on ``channel``."""
+        return channel is None or bool(channel.eof())
+
+    def get_exit_status(self, channel: Any) -> int | None:
+        """The exit status on ``channel`` once it has sent EOF, else ``None``."""
+        if channel is None or not channel.eof():
+            return None
+        return int(channel.get_exit_status())
+
+    def close_channel(self, channel: Any) -> None:
+        """Close ``channel`` and wait (at most ``timeout``) for the server to close it too."""
+        deadline = deadline_after(self.timeout)
+        self._call(channel.close, deadline=deadline, action="closing a channel")
+        self._call(channel.wait_closed, deadline=deadline, action="closing a channel")
+
+
+def _no_session() -> Any:
+    raise OSError("the client is disconnected")
+
+
+def _send_keepalives(client_ref: weakref.ref[SSHClient]) -> None:
+    """Send keepalives while the client lives; holds no strong reference between them."""
+    while True:
+        client = client_ref()
+        if client is None or client.session is None or client._waiter is None:
+            return
+        try:
+            seconds = client.session.keepalive_send()
+            client._waiter.after_call(None, True)
+        except (SSH2Error, OSError) as exc:
+            logger.debug("Keepalive to %s failed: %s", client._where(), exc)
+            return
+        del client
+        gevent.sleep(max(int(seconds) if seconds != EAGAIN else 1, 1))

@@ -1,0 +1,218 @@
+"""What a user holds after ``run_command``: :class:`HostOutput`.
+
+Theory of operation
+-------------------
+Output is pulled, not pushed. Nothing reads a channel in the background: bytes move
+from the SSH channel into a host's :class:`LineBuffer` only when somebody asks for them,
+by iterating ``stdout``/``stderr``, reading ``exit_code`` or calling ``join``. Output that
+nobody reads waits in the kernel's socket buffer and the SSH channel window, so a host
+whose output is not being read makes its remote command wait instead of filling the
+client's memory (the remote side sees back-pressure; nothing is dropped).
+
+Each read from the channel takes everything available on both streams, so reading
+stdout never stalls a command that writes a lot to stderr: the stderr bytes go to their
+own buffer and wait there. Splitting into lines is linear in the bytes received: each
+chunk is split once, and only a trailing partial line is kept back.
+
+This module knows nothing of ssh2 or gevent: an engine (``pssh.clients.native``) hands
+``HostOutput`` a reader object that fills the buffers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Any, Iterator, Protocol
+
+from ._deadline import deadline_after
+from .exceptions import SSHError, Timeout
+
+if TYPE_CHECKING:
+    from .clients.base.single import BaseSSHClient
+
+__all__ = ["HostOutput", "LineBuffer", "OutputReader"]
+
+host_logger = logging.getLogger("pssh.host_logger")
+
+
+class LineBuffer:
+    """Bytes received on one stream, split into complete lines plus a trailing partial."""
+
+    def __init__(self) -> None:
+        self._lines: deque[bytes] = deque()
+        self._partial = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        """Add a chunk of received bytes."""
+        last_newline = data.rfind(b"\n")
+        if last_newline < 0:
+            self._partial += data
+            return
+        if self._partial:
+            self._partial += data[:last_newline]
+            complete = bytes(self._partial)
+            self._partial = bytearray()
+        else:
+            complete = data[:last_newline]
+        self._lines.extend(complete.split(b"\n"))
+        self._partial += data[last_newline + 1:]
+
+    def has_lines(self) -> bool:
+        """Whether a complete line is waiting."""
+        return bool(self._lines)
+
+    def pop_line(self) -> bytes:
+        """The oldest complete line, without its line ending."""
+        line = self._lines.popleft()
+        return line[:-1] if line.endswith(b"\r") else line
+
+    def take_partial(self) -> bytes | None:
+        """The bytes after the last newline, once the stream has ended; ``None`` if none."""
+        if not self._partial:
+            return None
+        rest = bytes(self._partial)
+        self._partial = bytearray()
+        return rest[:-1] if rest.endswith(b"\r") else rest
+
+    def discard_lines(self) -> None:
+        """Forget the complete lines, keeping a trailing partial one."""
+        self._lines.clear()
+
+    def discard(self) -> None:
+        """Forget everything buffered."""
+        self._lines.clear()
+        self._partial = bytearray()
+
+
+class OutputReader(Protocol):
+    """What an engine provides to move a channel's output into the buffers."""
+
+    stdout: LineBuffer
+    stderr: LineBuffer
+
+    def is_done(self) -> bool:
+        """The command ended and its channel closed, or the channel failed."""
+
+    def fill(self, deadline: float | None) -> None:
+        """Move more output into the buffers, waiting until ``deadline`` if none is there.
+
+        :raises Timeout: ``deadline`` passed.
+        :raises SSHError: the channel or connection failed.
+        """
+
+    def poll_exit_code(self) -> int | None:
+        """The exit code if the command has ended, else ``None``; never waits."""
+
+
+class HostOutput:
+    """One host's result of ``run_command``.
+
+    :ivar host: the host name as given.
+    :ivar alias: the host's alias, if one was configured.
+    :ivar channel: the SSH channel the command runs on (``None`` if it never started).
+    :ivar stdin: the command's standard input (``write``, ``flush``, ``close``), or ``None``.
+    :ivar client: the single-host client that ran the command, or ``None``.
+    :ivar exception: the error that stopped this host, or ``None``.
+    :ivar encoding: how output lines are decoded (undecodable bytes become U+FFFD).
+    :ivar read_timeout: seconds one iteration of ``stdout``/``stderr`` may take in all,
+        or ``None`` for no limit.
+    """
+
+    def __init__(self, host: str, channel: Any, stdin: Any, client: BaseSSHClient | None,
+                 alias: str | None = None, exception: BaseException | None = None,
+                 encoding: str = "utf-8", read_timeout: float | None = None,
+                 buffers: OutputReader | None = None) -> None:
+        self.host = host
+        self.alias = alias
+        self.channel = channel
+        self.stdin = stdin
+        self.client = client
+        self.exception = exception
+        self.encoding = encoding
+        self.read_timeout = read_timeout
+        self.buffers = buffers
+        self.fully_qualified_command: str | None = None
+
+    def __repr__(self) -> str:
+        return (f"HostOutput(host={self.host!r}, alias={self.alias!r}, "
+                f"exit_code={self.exit_code!r}, exception={self.exception!r})")
+
+    @property
+    def stdout(self) -> Iterator[str]:
+        """A generator over the stdout lines not read yet, without line endings.
+
+        It ends when the command has ended and its channel closed, so ``exit_code`` is set
+        afterwards. A final line without a newline is included.
+
+        :raises Timeout: ``read_timeout`` passed; lines not yet read stay buffered and a
+            later iteration yields them.
+        :raises SSHError: the connection failed while reading; lines received before that
+            were yielded first, and the error is also stored on ``exception``.
+        """
+        return self._lines(stderr=False)
+
+    @property
+    def stderr(self) -> Iterator[str]:
+        """Like :attr:`stdout`, for the command's standard error."""
+        return self._lines(stderr=True)
+
+    @property
+    def exit_code(self) -> int | None:
+        """The command's exit code, or ``None`` while it runs or if the host failed."""
+        if self.buffers is None:
+            return None
+        return self.buffers.poll_exit_code()
+
+    def _lines(self, stderr: bool) -> Iterator[str]:
+        reader = self.buffers
+        if reader is None:
+            return
+        buffer = reader.stderr if stderr else reader.stdout
+        deadline = deadline_after(self.read_timeout)
+        while True:
+            while buffer.has_lines():
+                yield self._emit(buffer.pop_line())
+            if reader.is_done():
+                break
+            try:
+                reader.fill(deadline)
+            except Timeout:
+                raise
+            except SSHError as exc:
+                self.exception = exc
+                yield from self._rest(buffer)
+                raise
+        yield from self._rest(buffer)
+
+    def _rest(self, buffer: LineBuffer) -> Iterator[str]:
+        while buffer.has_lines():
+            yield self._emit(buffer.pop_line())
+        partial = buffer.take_partial()
+        if partial is not None:
+            yield self._emit(partial)
+
+    def _emit(self, raw: bytes) -> str:
+        line = raw.decode(self.encoding, "replace")
+        if host_logger.isEnabledFor(logging.INFO):
+            host_logger.info("[%s]\t%s", self.alias or self.host, line)
+        return line
+
+    def consume(self, final: bool = True) -> None:
+        """Drop buffered output, logging each line to the host logger if it is enabled.
+
+        :param final: the command has ended, so a trailing partial line goes too.
+        """
+        if self.buffers is None:
+            return
+        logging_enabled = host_logger.isEnabledFor(logging.INFO)
+        for buffer in (self.buffers.stdout, self.buffers.stderr):
+            if logging_enabled:
+                while buffer.has_lines():
+                    self._emit(buffer.pop_line())
+                partial = buffer.take_partial() if final else None
+                if partial is not None:
+                    self._emit(partial)
+            elif final:
+                buffer.discard()
+            else:
+                buffer.discard_lines()
