@@ -15,6 +15,7 @@ import warnings
 from typing import Any, Iterable
 
 import gevent
+from gevent.event import AsyncResult
 from gevent.pool import Pool
 
 from ..._commands import format_host_command
@@ -55,7 +56,7 @@ class BaseParallelSSHClient:
         self.host_config = host_config
         self.identity_auth = identity_auth
         self.ipv6_only = ipv6_only
-        self.cmds: list[gevent.Greenlet] | None = None
+        self.cmds: list[AsyncResult] | None = None
         self._last_output: list[HostOutput] | None = None
 
     @property
@@ -140,12 +141,13 @@ class BaseParallelSSHClient:
         check_timeout(read_timeout, "read_timeout")
         commands = self._host_commands(command, host_args)
         pool = Pool(self.pool_size)
-        self.cmds = [pool.spawn(self._run_on_host, position, host, commands[position], sudo,
-                                user, use_pty, shell, encoding, read_timeout)
+        self.cmds = [spawn_with_result(pool, self._run_on_host, position, host,
+                                       commands[position], sudo, user, use_pty, shell,
+                                       encoding, read_timeout)
                      for position, host in enumerate(self._hosts)]
         gevent.joinall(self.cmds, raise_error=False)
-        output = [self._output_of(greenlet, position, stop_on_errors, encoding, read_timeout)
-                  for position, greenlet in enumerate(self.cmds)]
+        output = [self._output_of(result, position, stop_on_errors, encoding, read_timeout)
+                  for position, result in enumerate(self.cmds)]
         self._last_output = output
         return output
 
@@ -166,12 +168,12 @@ class BaseParallelSSHClient:
         return client.run_command(command, sudo=sudo, user=user, use_pty=use_pty,
                                   shell=shell, encoding=encoding, read_timeout=read_timeout)
 
-    def _output_of(self, greenlet: gevent.Greenlet, position: int, stop_on_errors: bool,
+    def _output_of(self, result: AsyncResult, position: int, stop_on_errors: bool,
                    encoding: str, read_timeout: float | None) -> HostOutput:
-        if greenlet.successful():
-            result: HostOutput = greenlet.value
-            return result
-        error = greenlet.exception
+        if result.successful():
+            host_out: HostOutput = result.value
+            return host_out
+        error = result.exception
         if stop_on_errors or not isinstance(error, (SSHError, ValueError, TypeError)):
             raise error
         host = self._hosts[position]
@@ -184,13 +186,14 @@ class BaseParallelSSHClient:
         """The output of the last ``run_command``."""
         return self._last_output
 
-    def connect_auth(self) -> list[gevent.Greenlet]:
-        """Connect and authenticate every host now, in parallel; return the greenlets.
+    def connect_auth(self) -> list[AsyncResult]:
+        """Connect and authenticate every host now, in parallel.
 
-        Errors are on the greenlets (``gevent.joinall(greenlets, raise_error=True)``).
+        Returns one waitable result per host, in host order; errors surface through
+        ``gevent.joinall(results, raise_error=True)`` or each result's ``get()``.
         """
         pool = Pool(self.pool_size)
-        return [pool.spawn(self._client_for, position, host)
+        return [spawn_with_result(pool, self._client_for, position, host)
                 for position, host in enumerate(self._hosts)]
 
     # -- waiting ------------------------------------------------------------------------
@@ -232,6 +235,26 @@ class BaseParallelSSHClient:
             raise Timeout(f"join timed out after {timeout}s with {len(unfinished)} of "
                           f"{len(output)} commands still running", timeout,
                           finished_output=finished, unfinished_output=unfinished)
+
+
+def spawn_with_result(pool: Pool, func: Any, *args: Any) -> AsyncResult:
+    """Run ``func(*args)`` in ``pool``; its value or exception lands on the returned result.
+
+    The greenlet itself never fails, so gevent's hub does not print a traceback for an
+    error the caller will handle (parallel-ssh silenced the hub process-wide instead).
+    The result works with ``gevent.joinall``, ``gevent.wait``, ``get()`` and
+    ``exception`` like a greenlet does.
+    """
+    result = AsyncResult()
+
+    def run() -> None:
+        try:
+            result.set(func(*args))
+        except Exception as exc:
+            result.set_exception(exc)
+
+    pool.spawn(run)
+    return result
 
 
 def _wait_one(host_out: HostOutput, deadline: float | None, consume: bool) -> bool:

@@ -15,7 +15,8 @@ from functools import partial
 from typing import Any, Callable
 
 import gevent
-from ssh2.exceptions import SSH2Error
+from ssh2.exceptions import (BadSocketError, SocketDisconnectError, SocketRecvError,
+                             SocketSendError, SSH2Error)
 from ssh2.session import LIBSSH2_FLAG_COMPRESS, Session
 
 from ..._deadline import deadline_after
@@ -29,6 +30,10 @@ from ._wait import EAGAIN, DeadlineExceeded, SessionWaiter
 __all__ = ["SSHClient"]
 
 logger = logging.getLogger("pssh.clients.native")
+
+# libssh2 errors after which the connection is gone for good.
+_CONNECTION_LOST = (SocketDisconnectError, SocketRecvError, SocketSendError, BadSocketError,
+                    OSError)
 
 CLEANUP_TIMEOUT = 5.0
 """Seconds a best-effort cleanup (closing a channel) may take."""
@@ -150,13 +155,15 @@ class SSHClient(BaseSSHClient):
         except DeadlineExceeded:
             raise Timeout(f"{action} on {self._where()} timed out",
                           host=self.host, port=self.port) from None
+        except _CONNECTION_LOST as exc:
+            # Drop the dead connection so the next command on this client reconnects.
+            reason = self._describe(exc) if isinstance(exc, SSH2Error) else exc
+            self.disconnect()
+            raise ConnectionError(f"{action} on {self._where()} failed: the connection was "
+                                  f"lost ({reason})", host=self.host, port=self.port) from exc
         except SSH2Error as exc:
             raise SessionError(f"{action} on {self._where()} failed: {self._describe(exc)}",
                                host=self.host, port=self.port) from exc
-        except OSError as exc:
-            raise ConnectionError(f"{action} on {self._where()} failed: connection lost "
-                                  f"({exc.strerror or exc})",
-                                  host=self.host, port=self.port) from exc
 
     def _describe(self, exc: SSH2Error) -> str:
         text = str(exc) or type(exc).__name__
