@@ -134,8 +134,9 @@ class HostOutput:
         self.fully_qualified_command: str | None = None
 
     def __repr__(self) -> str:
+        # No exit_code here: reading it may touch the network, a repr must not.
         return (f"HostOutput(host={self.host!r}, alias={self.alias!r}, "
-                f"exit_code={self.exit_code!r}, exception={self.exception!r})")
+                f"buffers={self.buffers!r}, exception={self.exception!r})")
 
     @property
     def stdout(self) -> Iterator[str]:
