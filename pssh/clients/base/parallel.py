@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import gevent
 from gevent.event import AsyncResult

@@ -21,13 +21,80 @@ from ..._commands import wrap_command
 from ..._deadline import check_timeout, deadline_after, time_left
 from ..._validate import check_count, check_pkey, check_port
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
-from ...exceptions import (AuthenticationError, ConnectionError, NoIPv6AddressFoundError,
-                           SSHError, Timeout, UnknownHostError)
+from ...exceptions import (
+    AuthenticationError,
+    ConnectionError,
+    NoIPv6AddressFoundError,
+    SSHError,
+    Timeout,
+    UnknownHostError,
+)
 from ...output import HostOutput
 
 __all__ = ["BaseSSHClient"]
 
 logger = logging.getLogger("pssh.clients")
+
+
+class SocketHandle:
+    """The connected TCP socket's file descriptor.
+
+    Once connected, libssh2 and the wait loop use only the descriptor, so the client takes
+    it out of Python's socket object and hands this handle to the SSH session, which keeps
+    a reference to it. Disconnecting shuts the connection down at once but leaves the
+    descriptor allocated; it is closed when the handle is collected, that is after the
+    session and every channel that could still write to it (libssh2 sends a channel close
+    when a channel is freed). Closing earlier would let a new connection reuse the number
+    and receive those stray bytes.
+    """
+
+    def __init__(self, sock: stdlib_socket.socket) -> None:
+        self.family = sock.family
+        self._fd = sock.detach()
+
+    def __repr__(self) -> str:
+        return f"<SocketHandle fd={self._fd}>"
+
+    def __del__(self) -> None:
+        self.close()
+
+    def fileno(self) -> int:
+        """The descriptor, or -1 once closed."""
+        return self._fd
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
+
+    def shutdown(self) -> None:
+        """End the TCP connection both ways, keeping the descriptor; safe to repeat."""
+        if self._fd >= 0:
+            try:
+                self._address("shutdown", stdlib_socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        """Close the descriptor; safe to call more than once."""
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def getsockname(self) -> Any:
+        """The local address, as ``socket.getsockname`` gives it."""
+        return self._address("getsockname")
+
+    def getpeername(self) -> Any:
+        """The remote address, as ``socket.getpeername`` gives it."""
+        return self._address("getpeername")
+
+    def _address(self, method: str, *args: Any) -> Any:
+        # A throwaway socket object over our descriptor, detached before it can close it.
+        view = stdlib_socket.socket(self.family, stdlib_socket.SOCK_STREAM, fileno=self._fd)
+        try:
+            return getattr(view, method)(*args)
+        finally:
+            view.detach()
 
 
 class _Retryable(Exception):
@@ -64,7 +131,7 @@ class BaseSSHClient:
         self.allow_agent = allow_agent
         self.identity_auth = identity_auth
         self.ipv6_only = ipv6_only
-        self.sock: socket.socket | None = None
+        self.sock: SocketHandle | None = None
 
     def __repr__(self) -> str:
         state = "connected" if self.sock is not None else "closed"
@@ -77,10 +144,14 @@ class BaseSSHClient:
         self.disconnect()
 
     def disconnect(self) -> None:
-        """Close the session and its socket; safe to call more than once."""
+        """End the connection; safe to call more than once.
+
+        The socket's descriptor is released once the outputs and channels of this
+        connection are gone too (see :class:`SocketHandle`).
+        """
         sock, self.sock = self.sock, None
         if sock is not None:
-            sock.close()
+            sock.shutdown()
 
     # -- connecting ---------------------------------------------------------------------
 
@@ -109,7 +180,7 @@ class BaseSSHClient:
     def _where(self) -> str:
         return f"{self.host}:{self.port}"
 
-    def _open_socket(self, deadline: float | None) -> socket.socket:
+    def _open_socket(self, deadline: float | None) -> SocketHandle:
         family = stdlib_socket.AF_INET6 if self.ipv6_only else stdlib_socket.AF_UNSPEC
         for family_, type_, proto, _, address in self._resolve(family):
             sock = socket.socket(family_, type_, proto)
@@ -119,9 +190,8 @@ class BaseSSHClient:
             except BaseException as exc:
                 sock.close()
                 self._raise_connect_error(exc)
-            sock.settimeout(None)
             sock.setsockopt(stdlib_socket.IPPROTO_TCP, stdlib_socket.TCP_NODELAY, 1)
-            return sock
+            return SocketHandle(sock)
         raise AssertionError("unreachable: _resolve returns at least one address")
 
     def _resolve(self, family: int) -> list[tuple[Any, ...]]:

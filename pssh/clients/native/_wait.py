@@ -47,11 +47,12 @@ class DeadlineExceeded(Exception):
 class _Parking:
     """One parked greenlet; wakes it at most once, whoever asks first."""
 
-    __slots__ = ("waiter", "woken")
+    __slots__ = ("waiter", "woken", "watcher")
 
     def __init__(self, waiter: Waiter) -> None:
         self.waiter = waiter
         self.woken = False
+        self.watcher: Any = None
 
     def wake(self, reason: str) -> None:
         if not self.woken:
@@ -83,18 +84,19 @@ class SessionWaiter:
 
     def write(self, write: Callable[[bytes], tuple[int, int]], data: bytes,
               deadline: float | None = None) -> int:
-        """Write all of ``data`` with a libssh2 write function, resuming partial writes."""
+        """Write all of ``data`` with a libssh2 write function, resuming partial writes.
+
+        ssh2-python's non-blocking writes return ``(rc, bytes_written)``, and may send
+        part of the data before returning EAGAIN: the count is honoured either way.
+        """
         view = memoryview(data)
         sent = 0
         reason = None
         while sent < len(view):
             rc, written = write(view[sent:].tobytes() if sent else data)
-            self.after_call(reason, progressed=rc != EAGAIN)
-            if rc == EAGAIN:
-                reason = self.park(deadline)
-                continue
-            sent += written
-            reason = None
+            sent += max(written, 0)
+            self.after_call(reason, progressed=written > 0)
+            reason = self.park(deadline) if rc == EAGAIN and sent < len(view) else None
         return sent
 
     def after_call(self, reason: str | None, progressed: bool) -> None:
@@ -107,6 +109,18 @@ class SessionWaiter:
             for parking in list(self._parked):
                 hub.loop.run_callback(parking.wake, _SIBLING)
 
+    def release_all(self) -> None:
+        """Stop watching the socket and wake every parked greenlet to retry.
+
+        Called before the socket is closed, so no watcher is left on a closed descriptor;
+        the woken greenlets' retries then fail on the closed session and report it.
+        """
+        hub = get_hub()
+        for parking in list(self._parked):
+            if parking.watcher is not None:
+                parking.watcher.stop()
+            hub.loop.run_callback(parking.wake, _SIBLING)
+
     def park(self, deadline: float | None) -> str:
         """Park until the socket is ready in libssh2's direction, a sibling wakes us,
         or ``deadline`` passes (then raise :class:`DeadlineExceeded`). Returns the reason.
@@ -116,7 +130,7 @@ class SessionWaiter:
             raise DeadlineExceeded()
         hub = get_hub()
         parking = _Parking(Waiter(hub))
-        watcher = hub.loop.io(self.fileno, self._wanted_events())
+        watcher = parking.watcher = hub.loop.io(self.fileno, self._wanted_events())
         watcher.start(parking.wake, _SOCKET_READY)
         timer = None
         if left is not None:

@@ -15,11 +15,16 @@ from functools import partial
 from typing import Any, Callable
 
 import gevent
-from ssh2.exceptions import (BadSocketError, SocketDisconnectError, SocketRecvError,
-                             SocketSendError, SSH2Error)
+from ssh2.exceptions import (
+    BadSocketError,
+    SocketDisconnectError,
+    SocketRecvError,
+    SocketSendError,
+    SSH2Error,
+)
 from ssh2.session import LIBSSH2_FLAG_COMPRESS, Session
 
-from ..._deadline import deadline_after
+from ..._deadline import check_timeout, deadline_after
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
 from ...exceptions import ConnectionError, SessionError, SSHError, Timeout
 from ...output import HostOutput
@@ -97,18 +102,15 @@ class SSHClient(BaseSSHClient):
         self._connect_and_auth()
         self._start_keepalive()
 
-    def __del__(self) -> None:
-        # No network I/O while being collected: just make sure the socket is closed.
-        sock = getattr(self, "sock", None)
-        if sock is not None:
-            sock.close()
-
     def disconnect(self) -> None:
         """Say goodbye to the server if it can be done without waiting, close the socket."""
         keepalive, self._keepalive = self._keepalive, None
         if keepalive is not None:
             keepalive.kill(block=False)
-        session, self.session, self._waiter = self.session, None, None
+        session, self.session = self.session, None
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            waiter.release_all()
         if session is not None and self.sock is not None:
             try:
                 session.disconnect()
@@ -286,10 +288,10 @@ class SSHClient(BaseSSHClient):
         :raises Timeout: ``timeout`` seconds passed first; the command keeps running and
             this may be called again.
         """
+        deadline = deadline_after(check_timeout(timeout))
         reader = host_output.buffers
         if reader is None:
             return
-        deadline = deadline_after(timeout)
         while not reader.is_done():
             reader.fill(deadline)
 
