@@ -1,0 +1,36 @@
+# Developer entry points. Targets that need OpenSSH's sshd install it with apt when it is
+# missing (as root, or through sudo when that exists).
+
+PYTHON ?= python3
+VENV := .venv
+VENV_STAMP := $(VENV)/.installed.stamp
+SSHD := /usr/sbin/sshd
+SUDO := $(shell if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then echo sudo; fi)
+APT_GET := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: venv sshd-deps demo test lint
+
+venv: $(VENV_STAMP)
+
+# Reinstalled when the packaging or the dev requirements change.
+$(VENV_STAMP): setup.py pyproject.toml requirements_dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -e . -r requirements_dev.txt
+	touch $@
+
+sshd-deps:
+	@if [ ! -x $(SSHD) ]; then \
+		$(APT_GET) update && $(APT_GET) install -y openssh-server </dev/null; \
+	fi
+
+demo: sshd-deps venv
+	$(VENV)/bin/python examples/local_demo.py
+
+test: sshd-deps venv
+	$(VENV)/bin/python -m pytest tests
+
+lint: venv
+	$(VENV)/bin/ruff check pssh tests
+	$(VENV)/bin/mypy pssh

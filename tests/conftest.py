@@ -1,0 +1,116 @@
+"""Shared fixtures: a real sshd on 100 loopback addresses, and peers that misbehave.
+
+The sshd is started once per test session (key generation and 100 banner checks take
+about a second); each test gets the first ten hosts and a fresh copy of the client
+arguments, so a test may change them freely. The misbehaving peers are plain sockets on
+127.0.0.1, each served by a thread that a socketpair wakes up at teardown.
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from pssh.testing import LocalSSHD, SSHDError
+
+GARBAGE_BANNER = b"HELLO this is not ssh\r\n"
+
+
+@pytest.fixture(scope="session")
+def sshd() -> Iterator[LocalSSHD]:
+    """A started LocalSSHD with 100 hosts, shared by the whole session."""
+    server = LocalSSHD(num_hosts=100)
+    try:
+        server.start()
+    except SSHDError as exc:
+        pytest.fail(f"cannot start the test sshd: {exc}", pytrace=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def hosts(sshd: LocalSSHD) -> list[str]:
+    """The first ten addresses of the shared sshd."""
+    return sshd.hosts[:10]
+
+
+@pytest.fixture
+def client_kwargs(sshd: LocalSSHD) -> dict[str, Any]:
+    """port, user, pkey, num_retries=0 and timeout=10 for the shared sshd."""
+    return sshd.client_kwargs()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port on 127.0.0.1 with nothing listening: connecting is refused at once."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def black_hole() -> Iterator[tuple[str, int]]:
+    """(host, port) of a listener that accepts connections and never sends a byte."""
+    with _Listener(on_accept=None) as listener:
+        yield listener.address
+
+
+@pytest.fixture
+def garbage_server() -> Iterator[tuple[str, int]]:
+    """(host, port) of a listener that answers with a non-SSH line and hangs up."""
+    with _Listener(on_accept=_send_garbage) as listener:
+        yield listener.address
+
+
+def _send_garbage(conn: socket.socket) -> None:
+    try:
+        conn.sendall(GARBAGE_BANNER)
+    except OSError:
+        pass  # the client gave up first; nothing to tell it
+    conn.close()
+
+
+class _Listener:
+    """A loopback TCP listener served by one thread until the ``with`` block ends.
+
+    ``on_accept`` gets each accepted connection and owns it from then on; with ``None``
+    the listener keeps connections open, silent, until teardown.
+    """
+
+    def __init__(self, on_accept: Callable[[socket.socket], None] | None) -> None:
+        self._on_accept = on_accept
+        self._server = socket.create_server(("127.0.0.1", 0), backlog=128)
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._kept: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._serve, name="test-listener", daemon=True)
+        self.address: tuple[str, int] = self._server.getsockname()[:2]
+
+    def __enter__(self) -> _Listener:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._wake_writer.send(b"x")
+        self._thread.join(timeout=10)
+        for sock in (*self._kept, self._server, self._wake_reader, self._wake_writer):
+            sock.close()
+
+    def _serve(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._server, selectors.EVENT_READ)
+            selector.register(self._wake_reader, selectors.EVENT_READ)
+            while all(key.fileobj is self._server for key, _ in selector.select()):
+                try:
+                    conn, _ = self._server.accept()
+                except OSError:
+                    continue  # the client reset before we got to it
+                if self._on_accept is None:
+                    self._kept.append(conn)
+                else:
+                    self._on_accept(conn)

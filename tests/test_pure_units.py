@@ -1,0 +1,121 @@
+"""Unit tests for the modules that need no server: wrapping, deadlines, checks, lines."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import time
+
+import pytest
+
+from pssh._commands import format_host_command, wrap_command
+from pssh._deadline import check_timeout, deadline_after, earliest, time_left
+from pssh._validate import check_hosts, check_pkey, check_port
+from pssh.exceptions import HostArgumentError, PKeyFileError
+from pssh.output import LineBuffer
+
+
+def run_in_sh(command_line: str) -> str:
+    """What a POSIX shell makes of a wrapped command (the remote sshd does the same)."""
+    return subprocess.run(["sh", "-c", command_line], capture_output=True, text=True,
+                          env={"SHELL": "/bin/sh", "PATH": "/usr/bin:/bin", "VAR": "value"},
+                          check=True).stdout
+
+
+@pytest.mark.parametrize("command", [
+    "echo 'single quoted'",
+    'echo "double $VAR"',
+    "echo `echo backticks`",
+    "echo it\\'s",
+    "printf '%s\\n' a b",
+])
+def test_shell_wrapping_keeps_the_command_intact(command: str) -> None:
+    assert run_in_sh(wrap_command(command, shell="sh -c")) == run_in_sh(command)
+
+
+def test_plain_command_is_sent_unchanged() -> None:
+    assert wrap_command("uname -a") == "uname -a"
+
+
+def test_sudo_and_user_wrapping() -> None:
+    assert wrap_command("id", sudo=True) == "sudo -S $SHELL -c id"
+    assert wrap_command("echo 'x'", user="app") == "sudo -u app -S $SHELL -c 'echo '\"'\"'x'\"'\"''"
+    assert wrap_command("id", user="app; rm -rf /").startswith("sudo -u 'app; rm -rf /' -S")
+
+
+def test_host_args_formatting() -> None:
+    assert format_host_command("echo %s", "a", 0) == "echo a"
+    assert format_host_command("echo %s-%s", ("a", 1), 0) == "echo a-1"
+    assert format_host_command("echo %(x)s", {"x": "y"}, 0) == "echo y"
+    with pytest.raises(HostArgumentError, match=r"host_args\[3\]"):
+        format_host_command("echo %s %s", ("only one",), 3)
+
+
+@pytest.mark.parametrize("bad", [-1, -0.5, math.nan, math.inf, True, "5"])
+def test_bad_timeouts_are_rejected(bad: object) -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        check_timeout(bad)  # type: ignore[arg-type]
+
+
+def test_good_timeouts_and_deadlines() -> None:
+    assert check_timeout(None) is None
+    assert check_timeout(0) == 0
+    assert deadline_after(None) is None
+    deadline = deadline_after(10)
+    assert deadline is not None and deadline > time.monotonic()
+    left = time_left(deadline)
+    assert left is not None and 9 < left <= 10
+    assert time_left(time.monotonic() - 5) == 0
+    assert earliest(None, 5.0, 3.0) == 3.0
+    assert earliest(None, None) is None
+
+
+@pytest.mark.parametrize("bad", [0, 65536, -22, "22", 22.0, True])
+def test_bad_ports_are_rejected(bad: object) -> None:
+    with pytest.raises(ValueError, match="port for host 'h'"):
+        check_port(bad, "h")
+
+
+def test_hosts_must_be_a_list_of_names() -> None:
+    with pytest.raises(TypeError, match=r"\['web1'\]"):
+        check_hosts("web1")
+    with pytest.raises(TypeError):
+        check_hosts(None)
+    with pytest.raises(TypeError, match=r"hosts\[1\]"):
+        check_hosts(["a", None])
+    assert check_hosts(("a", "a")) == ["a", "a"]
+
+
+def test_pkey_checks(tmp_path) -> None:
+    key = tmp_path / "key"
+    key.write_text("not really a key")
+    assert check_pkey(str(key)) == str(key)
+    assert check_pkey(b"key bytes") == b"key bytes"
+    with pytest.raises(PKeyFileError, match="does not exist") as raised:
+        check_pkey(str(tmp_path / "missing"), "web1")
+    assert raised.value.host == "web1"
+
+
+def drain(buffer: LineBuffer) -> list[bytes]:
+    lines = []
+    while buffer.has_lines():
+        lines.append(buffer.pop_line())
+    return lines
+
+
+def test_line_buffer_splits_across_chunks() -> None:
+    buffer = LineBuffer()
+    for chunk in [b"fi", b"rst\nsec", b"ond\r\nthi", b"rd\n\n", b"last"]:
+        buffer.feed(chunk)
+    assert drain(buffer) == [b"first", b"second", b"third", b""]
+    assert buffer.take_partial() == b"last"
+    assert buffer.take_partial() is None
+
+
+def test_line_buffer_keeps_a_long_line_without_newline() -> None:
+    buffer = LineBuffer()
+    for _ in range(1000):
+        buffer.feed(b"x" * 1000)
+    assert not buffer.has_lines()
+    buffer.feed(b"\n")
+    assert drain(buffer) == [b"x" * 1_000_000]
