@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 __all__ = ["ChannelReader", "Stdin"]
 
 READ_SIZE = 64 * 1024
+FILL_LIMIT = 1024 * 1024
+"""Bytes one fill takes at most, so a reader yields lines before it takes more and a
+fast stream read as it arrives stays within a few buffers' worth of memory."""
 
 
 class ChannelReader:
@@ -79,21 +82,23 @@ class ChannelReader:
         return True
 
     def _read_available(self) -> bool:
-        """Read both streams until neither has data; True if anything arrived or EOF."""
+        """Read both streams until neither has data or ``FILL_LIMIT`` bytes came;
+        True if anything arrived or the channel reached EOF."""
         channel = self._channel
-        got = False
-        while True:
+        taken = 0
+        while taken < FILL_LIMIT:
             size, data = channel.read(READ_SIZE)
             if size > 0:
                 self.stdout.feed(data)
-                got = True
+                taken += size
                 continue
             size_err, data_err = channel.read_stderr(READ_SIZE)
             if size_err > 0:
                 self.stderr.feed(data_err)
-                got = True
+                taken += size_err
                 continue
             break
+        got = taken > 0
         if channel.eof():
             self._eof = True
         return got or self._eof

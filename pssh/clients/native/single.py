@@ -70,8 +70,8 @@ class SSHClient(BaseSSHClient):
     :param compress: ask for compression.
     :raises PKeyFileError: ``pkey`` names a missing or unreadable file.
     :raises ValueError: an argument is out of range (port, timeout, num_retries).
-    :raises UnknownHostError, ConnectionError, Timeout, AuthenticationError,
-        SessionError: connecting failed.
+    :raises SSHError: connecting failed: ``UnknownHostError``, ``ConnectionError``,
+        ``Timeout``, ``AuthenticationError`` or ``SessionError``.
     """
 
     def __init__(self, host: str, user: str | None = None, password: str | None = None,
