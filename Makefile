@@ -34,3 +34,10 @@ test: sshd-deps venv
 lint: venv
 	$(VENV)/bin/ruff check pssh tests
 	$(VENV)/bin/mypy pssh
+
+# Quick benchmark against the peers (each installed by run.py into benchmarks/.venvs/);
+# BENCH_ARGS adds options, e.g. make bench BENCH_ARGS="--out benchmarks/results/quick.jsonl".
+BENCH_ARGS ?=
+.PHONY: bench
+bench: sshd-deps venv
+	$(VENV)/bin/python benchmarks/run.py --quick $(BENCH_ARGS)

@@ -1,0 +1,42 @@
+"""The parallel-ssh 2.x API, as a user writes it. Ours and the published parallel-ssh both
+run this code: they share the API, and which ``pssh`` is imported depends only on the
+interpreter and ``PYTHONPATH`` that run.py gives the child."""
+
+from __future__ import annotations
+
+from importlib import metadata
+from typing import Any
+
+import _common
+
+import pssh
+from pssh.clients import ParallelSSHClient
+
+
+def main(library: str) -> None:
+    args = _common.read_args()
+    bench = _common.Bench(args)
+    client = ParallelSSHClient(args["hosts"], user=args["user"], pkey=args["pkey"],
+                               port=args["port"], num_retries=0, timeout=args["timeout"],
+                               pool_size=args["pool_size"])
+    output = client.run_command(args["command"], stop_on_errors=False)
+    counts = [_read_lines(host_out) for host_out in output]
+    client.join(output, consume_output=True)
+    for host_out, (lines, error) in zip(output, counts):
+        bench.check(host_out.host, host_out.exit_code, lines, error or host_out.exception)
+    # The published package's own __version__ asks git, so it is read from its metadata.
+    version = metadata.version(library) if library == "parallel-ssh" else pssh.__version__
+    bench.report(library, version, pssh.__file__)
+
+
+def _read_lines(host_out: Any) -> tuple[int, BaseException | None]:
+    """Lines of one host's stdout, read to the end; the error that stopped it, if any."""
+    lines = 0
+    if host_out.exception is not None or host_out.stdout is None:
+        return lines, None
+    try:
+        for _line in host_out.stdout:
+            lines += 1
+    except Exception as exc:  # a read timeout or a dropped connection fails this host
+        return lines, exc
+    return lines, None
