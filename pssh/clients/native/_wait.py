@@ -16,6 +16,11 @@ them. So whenever a call may have read from the socket, which is any first attem
 attempt after the socket was ready, and any attempt that made progress, the other
 greenlets parked on the same session are woken to retry. A greenlet woken that way that
 still gets EAGAIN wakes nobody, so two waiters cannot bounce each other forever.
+The price of that rule is a narrow window: if such a retry happens to read packets that
+arrived for another waiter in the microseconds since it was woken, that waiter sleeps
+until the socket next becomes readable (or its deadline). It needs two greenlets waiting
+on one session at the same moment, which ``run_command``/``join`` never arrange by
+themselves.
 """
 
 from __future__ import annotations
