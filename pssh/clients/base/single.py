@@ -62,10 +62,6 @@ class SocketHandle:
         """The descriptor, or -1 once closed."""
         return self._fd
 
-    @property
-    def closed(self) -> bool:
-        return self._fd < 0
-
     def shutdown(self) -> None:
         """End the TCP connection both ways, keeping the descriptor; safe to repeat."""
         if self._fd >= 0:

@@ -98,10 +98,9 @@ class ChannelReader:
                 taken += size_err
                 continue
             break
-        got = taken > 0
         if channel.eof():
             self._eof = True
-        return got or self._eof
+        return taken > 0 or self._eof
 
     def _finish(self, deadline: float | None) -> None:
         self._client._call(self._channel.wait_closed, deadline=deadline,

@@ -110,19 +110,20 @@ class SessionWaiter:
         ``reason`` is why the caller last woke up (``None`` for a first attempt).
         """
         if self._parked and (progressed or reason != _SIBLING):
-            hub = get_hub()
-            for parking in list(self._parked):
-                hub.loop.run_callback(parking.wake, _SIBLING)
+            self._wake_parked(stop_watching=False)
 
     def release_all(self) -> None:
         """Stop watching the socket and wake every parked greenlet to retry.
 
-        Called before the socket is closed, so no watcher is left on a closed descriptor;
-        the woken greenlets' retries then fail on the closed session and report it.
+        Called when the client drops the session; the woken greenlets' retries then fail
+        on the ended connection and report it instead of waiting for their deadlines.
         """
+        self._wake_parked(stop_watching=True)
+
+    def _wake_parked(self, stop_watching: bool) -> None:
         hub = get_hub()
         for parking in list(self._parked):
-            if parking.watcher is not None:
+            if stop_watching and parking.watcher is not None:
                 parking.watcher.stop()
             hub.loop.run_callback(parking.wake, _SIBLING)
 

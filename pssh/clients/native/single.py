@@ -103,7 +103,8 @@ class SSHClient(BaseSSHClient):
         self._start_keepalive()
 
     def disconnect(self) -> None:
-        """Say goodbye to the server if it can be done without waiting, close the socket."""
+        """Say goodbye to the server if it can be done without waiting, then end the
+        connection (see :meth:`BaseSSHClient.disconnect`)."""
         keepalive, self._keepalive = self._keepalive, None
         if keepalive is not None:
             keepalive.kill(block=False)
