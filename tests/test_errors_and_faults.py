@@ -47,6 +47,12 @@ def _no_fallback_auth(**kwargs):
     return {"allow_agent": False, "identity_auth": False, **kwargs}
 
 
+def assert_names_host_and_port(error, host, port):
+    assert error.host == host
+    assert host in str(error)
+    assert str(port) in str(error)
+
+
 def _single_error(client):
     with pytest.raises(SSHError) as caught:
         client.run_command("echo unreachable")
@@ -146,9 +152,7 @@ def test_garbage_banner(garbage_server, client_kwargs):
     error = _single_error(client)
 
     assert isinstance(error, (SessionError, ConnectionError))
-    assert error.host == host
-    assert host in str(error)
-    assert str(port) in str(error)
+    assert_names_host_and_port(error, host, port)
 
 
 @pytest.mark.timeout(60)
@@ -210,9 +214,7 @@ def test_black_hole_times_out(black_hole, client_kwargs):
     error = _single_error(client)
 
     assert isinstance(error, (Timeout, ConnectionError))
-    assert error.host == host
-    assert host in str(error)
-    assert str(port) in str(error)
+    assert_names_host_and_port(error, host, port)
 
 
 @pytest.mark.timeout(20)
