@@ -233,3 +233,11 @@ def test_disconnect_twice_is_harmless(host, client_kwargs):
 
 def test_repr_names_the_host(client, host):
     assert host in repr(client)
+
+
+def test_aes_gcm_is_negotiated_before_chacha20(client):
+    # libssh2's chacha20 is several times slower than AES-GCM; OpenSSH offers both.
+    from ssh2.session import LIBSSH2_METHOD_CRYPT_CS, LIBSSH2_METHOD_CRYPT_SC
+
+    assert client.session.methods(LIBSSH2_METHOD_CRYPT_CS) == "aes128-gcm@openssh.com"
+    assert client.session.methods(LIBSSH2_METHOD_CRYPT_SC) == "aes128-gcm@openssh.com"
