@@ -30,10 +30,13 @@ def wrap_command(command: str, sudo: bool = False, user: str | None = None,
     return f"{runner} {shell or '$SHELL -c'} {shlex.quote(command)}"
 
 
-def format_host_command(command: str, host_arg: object, position: int) -> str:
+def format_host_command(command: str, host_arg: object, position: int,
+                        argument: str = "host_args", what: str = "the command") -> str:
     """Fill ``command``'s ``%`` placeholders with one host's ``host_args`` entry.
 
     A tuple fills positional placeholders, a dict named ones, anything else one ``%s``.
+    ``argument`` and ``what`` name the entry and the template in the error (for copies:
+    ``copy_args`` and a path).
 
     :raises HostArgumentError: the entry does not fit the placeholders.
     """
@@ -45,5 +48,5 @@ def format_host_command(command: str, host_arg: object, position: int) -> str:
         return command % (host_arg,)
     except (TypeError, KeyError, ValueError) as exc:
         raise HostArgumentError(
-            f"host_args[{position}] = {host_arg!r} does not fit the command {command!r}: {exc}"
+            f"{argument}[{position}] = {host_arg!r} does not fit {what} {command!r}: {exc}"
         ) from exc

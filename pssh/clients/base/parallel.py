@@ -27,7 +27,7 @@ from ...exceptions import HostArgumentError, SSHError, Timeout
 from ...output import HostOutput
 from .single import BaseSSHClient
 
-__all__ = ["BaseParallelSSHClient"]
+__all__ = ["BaseParallelSSHClient", "HostResult"]
 
 logger = logging.getLogger("pssh.clients")
 
@@ -187,7 +187,7 @@ class BaseParallelSSHClient:
         """The output of the last ``run_command``."""
         return self._last_output
 
-    def connect_auth(self) -> list[AsyncResult]:
+    def connect_auth(self) -> list[HostResult]:
         """Connect and authenticate every host now, in parallel.
 
         Returns one waitable result per host, in host order; errors surface through
@@ -196,6 +196,97 @@ class BaseParallelSSHClient:
         pool = Pool(self.pool_size)
         return [spawn_with_result(pool, self._client_for, position, host)
                 for position, host in enumerate(self._hosts)]
+
+    # -- file copies --------------------------------------------------------------------
+
+    def copy_file(self, local_file: str, remote_file: str, recurse: bool = False,
+                  copy_args: Any = None) -> list[HostResult]:
+        """Upload ``local_file`` to ``remote_file`` on every host with SFTP.
+
+        Returns at once with one :class:`HostResult` per host, in host order. Wait with
+        ``gevent.joinall(results, raise_error=True)``, or call each result's ``get()``:
+        that is where a host's error is raised, named after its host. One host failing
+        does not stop the copies to the others.
+
+        Missing remote parent directories are created and the file's permission bits are
+        kept (parallel-ssh 2.x forced 0644). See :meth:`SSHClient.copy_file`.
+
+        :param recurse: copy a directory and everything under it.
+        :param copy_args: one entry per host filling ``%`` placeholders in the paths
+            (a tuple for positional ones, a dict for named ones); a path without
+            placeholders is used as it is.
+        :raises HostArgumentError: ``copy_args`` is shorter than the host list, or an
+            entry does not fit a path.
+        """
+        paths = self._copy_paths(local_file, remote_file, copy_args)
+        return self._spawn_copies("copy_file", paths, recurse=recurse)
+
+    def copy_remote_file(self, remote_file: str, local_file: str, recurse: bool = False,
+                         suffix_separator: str = "_", copy_args: Any = None,
+                         encoding: str = "utf-8") -> list[HostResult]:
+        """Download ``remote_file`` from every host with SFTP.
+
+        Each host's copy goes to ``<local_file><suffix_separator><host>`` (or to the
+        paths ``copy_args`` gives); missing local directories are created. Returns one
+        :class:`HostResult` per host, as :meth:`copy_file` does.
+
+        :param encoding: how remote file names are encoded.
+        """
+        paths = self._copy_paths(remote_file, local_file, copy_args, suffix_separator)
+        return self._spawn_copies("copy_remote_file", paths, recurse=recurse,
+                                  encoding=encoding)
+
+    def scp_send(self, local_file: str, remote_file: str, recurse: bool = False,
+                 copy_args: Any = None) -> list[HostResult]:
+        """Upload ``local_file`` to ``remote_file`` on every host with SCP, keeping mode
+        and times. Returns one :class:`HostResult` per host, as :meth:`copy_file` does.
+        See :meth:`SSHClient.scp_send`.
+        """
+        paths = self._copy_paths(local_file, remote_file, copy_args)
+        return self._spawn_copies("scp_send", paths, recurse=recurse)
+
+    def scp_recv(self, remote_file: str, local_file: str, recurse: bool = False,
+                 copy_args: Any = None, suffix_separator: str = "_") -> list[HostResult]:
+        """Download ``remote_file`` from every host with SCP, to
+        ``<local_file><suffix_separator><host>`` (or the paths ``copy_args`` gives).
+        Returns one :class:`HostResult` per host, as :meth:`copy_file` does.
+        """
+        paths = self._copy_paths(remote_file, local_file, copy_args, suffix_separator)
+        return self._spawn_copies("scp_recv", paths, recurse=recurse)
+
+    def _copy_paths(self, source: str, destination: str, copy_args: Any,
+                    suffix_separator: str | None = None) -> list[tuple[str, str]]:
+        """Each host's ``(source, destination)``: formatted with its ``copy_args`` entry,
+        or else, for downloads, with the host appended to the destination."""
+        if copy_args:
+            copy_args = list(copy_args)
+            if len(copy_args) < len(self._hosts):
+                raise HostArgumentError(
+                    f"copy_args has {len(copy_args)} entries for {len(self._hosts)} hosts; "
+                    f"give one entry per host")
+
+            def fill(path: str, position: int) -> str:
+                if "%" not in path:
+                    return path  # nothing to fill (parallel-ssh raised TypeError here)
+                return format_host_command(path, copy_args[position], position, "copy_args",
+                                           "the path")
+            return [(fill(source, position), fill(destination, position))
+                    for position in range(len(self._hosts))]
+        if suffix_separator is not None:
+            return [(source, f"{destination}{suffix_separator}{host}") for host in self._hosts]
+        return [(source, destination)] * len(self._hosts)
+
+    def _spawn_copies(self, method: str, paths: list[tuple[str, str]],
+                      **kwargs: Any) -> list[HostResult]:
+        pool = Pool(self.pool_size)
+        return [spawn_with_result(pool, self._copy_on_host, position, host, method,
+                                  *paths[position], kwargs)
+                for position, host in enumerate(self._hosts)]
+
+    def _copy_on_host(self, position: int, host: str, method: str, source: str,
+                      destination: str, kwargs: dict[str, Any]) -> None:
+        client = self._client_for(position, host)
+        getattr(client, method)(source, destination, **kwargs)
 
     # -- waiting ------------------------------------------------------------------------
 
@@ -238,23 +329,39 @@ class BaseParallelSSHClient:
                           finished_output=finished, unfinished_output=unfinished)
 
 
-def spawn_with_result(pool: Pool, func: Any, *args: Any) -> AsyncResult:
-    """Run ``func(*args)`` in ``pool``; its value or exception lands on the returned result.
+class HostResult(AsyncResult):  # type: ignore[misc]
+    """The outcome of one host's work, waitable like the greenlet that does it.
 
-    The greenlet itself never fails, so gevent's hub does not print a traceback for an
-    error the caller will handle (parallel-ssh silenced the hub process-wide instead).
-    The result works with ``gevent.joinall``, ``gevent.wait``, ``get()`` and
-    ``exception`` like a greenlet does.
+    It works with ``gevent.joinall`` and ``gevent.wait`` and has a greenlet's ``get()``,
+    ``join()``, ``kill()``, ``ready()``, ``successful()``, ``value`` and ``exception``.
+    The greenlet underneath never fails itself, so gevent's hub prints no traceback for
+    an error the caller handles (parallel-ssh silenced the hub process-wide instead).
     """
-    result = AsyncResult()
+
+    __slots__ = ("greenlet",)
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait until the work has ended, or ``timeout`` seconds; raises nothing."""
+        self.wait(timeout)
+
+    def kill(self, block: bool = True, timeout: float | None = None) -> None:
+        """Stop the work; ``get()`` then raises ``gevent.GreenletExit``."""
+        self.greenlet.kill(block=block, timeout=timeout)
+
+
+def spawn_with_result(pool: Pool, func: Any, *args: Any) -> HostResult:
+    """Run ``func(*args)`` in ``pool``; its value or exception lands on the returned result."""
+    result = HostResult()
 
     def run() -> None:
         try:
             result.set(func(*args))
-        except Exception as exc:
+        except BaseException as exc:
             result.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
 
-    pool.spawn(run)
+    result.greenlet = pool.spawn(run)
     return result
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+import posixpath
+import stat
 import weakref
 from functools import partial
 from typing import Any, Callable
@@ -30,11 +32,14 @@ from ssh2.session import (
 )
 
 from ..._deadline import check_timeout, deadline_after
+from ..._local_files import check_local_source
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
-from ...exceptions import ConnectionError, SessionError, SSHError, Timeout
+from ...exceptions import ConnectionError, SessionError, SFTPError, SSHError, Timeout
 from ...output import HostOutput
 from ..base.single import BaseSSHClient, _Retryable
 from ._channel import ChannelReader, Stdin
+from ._scp import scp_recv_file, scp_send_file
+from ._sftp import RemoteFiles
 from ._wait import EAGAIN, DeadlineExceeded, SessionWaiter
 
 __all__ = ["SSHClient"]
@@ -323,6 +328,121 @@ class SSHClient(BaseSSHClient):
         deadline = deadline_after(self.timeout)
         self._call(channel.close, deadline=deadline, action="closing a channel")
         self._call(channel.wait_closed, deadline=deadline, action="closing a channel")
+
+    # -- file copies: SFTP and SCP ---------------------------------------------------------
+
+    def make_sftp(self) -> Any:
+        """Open an SFTP session on this connection, for :meth:`sftp_put`,
+        :meth:`sftp_get`, :meth:`mkdir` and the ``sftp`` argument of the copy methods.
+
+        :raises SFTPError: the server refused the SFTP subsystem.
+        """
+        try:
+            return self._call(self.session.sftp_init if self.session else _no_session,
+                              deadline=deadline_after(self.timeout),
+                              action="starting SFTP")
+        except SessionError as exc:
+            raise SFTPError(str(exc), host=self.host, port=self.port) from exc.__cause__
+
+    _make_sftp = make_sftp  # parallel-ssh's name
+
+    def _remote_files(self, sftp: Any, encoding: str = "utf-8") -> RemoteFiles:
+        return RemoteFiles(self, sftp if sftp is not None else self.make_sftp(), encoding)
+
+    def mkdir(self, sftp: Any, directory: str) -> None:
+        """Create the remote ``directory`` and any missing parents."""
+        self._remote_files(sftp).makedirs(directory)
+
+    def sftp_put(self, sftp: Any, local_file: str, remote_file: str) -> None:
+        """Upload one file over the SFTP session ``sftp``, keeping its mode."""
+        self._remote_files(sftp).put(local_file, remote_file)
+
+    def sftp_get(self, sftp: Any, remote_file: str, local_file: str) -> None:
+        """Download one file over the SFTP session ``sftp``."""
+        self._remote_files(sftp).get(remote_file, local_file)
+
+    def copy_file(self, local_file: str, remote_file: str, recurse: bool = False,
+                  sftp: Any = None) -> None:
+        """Upload ``local_file`` to ``remote_file`` with SFTP.
+
+        Missing remote parent directories are created, and the file's permission bits
+        are kept. A ``remote_file`` ending in ``/`` gets the local file's name.
+
+        :param recurse: copy a directory and everything under it, empty directories
+            included.
+        :param sftp: an SFTP session from :meth:`make_sftp` to reuse.
+        :raises ValueError: ``local_file`` is a directory and ``recurse`` is not set.
+        :raises FileNotFoundError: ``local_file`` does not exist.
+        :raises SFTPIOError: a remote operation failed; the message says which and why.
+        """
+        info = check_local_source(local_file, recurse, self.host)
+        files = self._remote_files(sftp)
+        if stat.S_ISDIR(info.st_mode):
+            files.upload_tree(local_file, remote_file, files.put)
+        else:
+            files.put(local_file, _remote_target(remote_file, local_file))
+
+    def copy_remote_file(self, remote_file: str, local_file: str, recurse: bool = False,
+                         sftp: Any = None, encoding: str = "utf-8") -> None:
+        """Download ``remote_file`` to ``local_file`` with SFTP.
+
+        Missing local parent directories are created. The file appears under its name
+        only once complete; a failed copy leaves no partial file behind.
+
+        :param recurse: copy a directory and everything under it, empty directories
+            included.
+        :param encoding: how remote file names are encoded.
+        :raises ValueError: ``remote_file`` is a directory and ``recurse`` is not set.
+        :raises SFTPIOError: a remote operation failed; the message says which and why.
+        """
+        files = self._remote_files(sftp, encoding)
+        if recurse and files.is_dir(remote_file):
+            files.download_tree(remote_file, local_file, files.get)
+        else:
+            files.get(remote_file, local_file)
+
+    def scp_send(self, local_file: str, remote_file: str, recurse: bool = False,
+                 sftp: Any = None) -> None:
+        """Upload ``local_file`` to ``remote_file`` with SCP, keeping mode and times.
+
+        A ``remote_file`` ending in ``/`` gets the local file's name. SCP does not
+        create directories: with ``recurse`` they are created over SFTP; without it a
+        missing remote directory is an error.
+
+        :raises ValueError: ``local_file`` is a directory and ``recurse`` is not set.
+        :raises FileNotFoundError: ``local_file`` does not exist.
+        :raises SCPError: the remote scp refused the file or failed to write it.
+        """
+        info = check_local_source(local_file, recurse, self.host)
+        if stat.S_ISDIR(info.st_mode):
+            self._remote_files(sftp).upload_tree(local_file, remote_file,
+                                                 partial(scp_send_file, self))
+        else:
+            scp_send_file(self, local_file, _remote_target(remote_file, local_file))
+
+    def scp_recv(self, remote_file: str, local_file: str, recurse: bool = False,
+                 sftp: Any = None, encoding: str = "utf-8") -> None:
+        """Download ``remote_file`` to ``local_file`` with SCP.
+
+        Missing local parent directories are created, and the file appears only once
+        complete. With ``recurse``, a remote directory is listed over SFTP and each
+        file fetched with SCP.
+
+        :raises SCPError: the remote scp could not send the file.
+        """
+        if recurse:
+            files = self._remote_files(sftp, encoding)
+            if files.is_dir(remote_file):
+                files.download_tree(remote_file, local_file, partial(scp_recv_file, self))
+                return
+        scp_recv_file(self, remote_file, local_file)
+
+
+def _remote_target(remote_file: str, local_file: str) -> str:
+    """``remote_file``, with the local file's name appended if it ends in ``/``."""
+    if remote_file.endswith("/"):
+        return posixpath.join(remote_file, os.path.basename(local_file))
+    return remote_file
 
 
 def _prefer_fast_ciphers(session: Any) -> None:

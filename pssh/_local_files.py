@@ -1,0 +1,190 @@
+"""The local side of file copies, kept off the event loop.
+
+Reading and writing local files can block for a long time on a slow or busy disk. Every
+such call here runs in gevent's thread pool, so the event loop keeps serving the other
+hosts meanwhile. Reads and writes overlap the network: the next chunk is read (or the
+last one written) in a thread while the current one travels. Memory stays at two chunks
+per copy, whatever the file's size.
+
+Downloads go to a hidden temporary file next to the destination and are renamed into
+place only when complete, so a failed copy never leaves a truncated file under the
+destination's name.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from gevent.hub import get_hub
+
+__all__ = ["CHUNK_SIZE", "BackgroundCall", "LocalDownload", "check_local_source", "local_tree",
+           "off_hub", "read_chunks"]
+
+CHUNK_SIZE = 1024 * 1024
+"""Bytes read from or written to a local file at a time."""
+
+T = TypeVar("T")
+
+
+def off_hub(func: Callable[..., T], *args: Any) -> T:
+    """Run ``func(*args)`` in gevent's thread pool and return its result or raise its
+    error here."""
+    return BackgroundCall(func, *args).get()
+
+
+class BackgroundCall:
+    """Start ``func(*args)`` in gevent's thread pool; :meth:`get` waits for it.
+
+    An error in the thread is carried back and raised by :meth:`get` in the calling
+    greenlet, rather than reported (with a traceback) by gevent's thread pool.
+    """
+
+    def __init__(self, func: Callable[..., T], *args: Any) -> None:
+        self._result = get_hub().threadpool.spawn(_capture, func, args)
+
+    def get(self) -> Any:
+        failed, value = self._result.get()
+        if failed:
+            raise value
+        return value
+
+    def wait(self) -> None:
+        """Wait for the work to end, ignoring its result or error."""
+        self._result.wait()
+
+
+def _capture(func: Callable[..., Any], args: tuple[Any, ...]) -> tuple[bool, Any]:
+    try:
+        return False, func(*args)
+    except Exception as exc:
+        return True, exc
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _umask()
+"""The process umask at import, applied to downloaded files' modes as ``scp`` does."""
+
+
+def check_local_source(path: str, recurse: bool, host: str) -> os.stat_result:
+    """Stat the local file to copy to ``host``; fail clearly if it cannot be sent.
+
+    :raises FileNotFoundError: ``path`` does not exist.
+    :raises ValueError: ``path`` is a directory and ``recurse`` is not set.
+    """
+    try:
+        info = off_hub(os.stat, path)
+    except FileNotFoundError:
+        raise FileNotFoundError(errno.ENOENT, f"local file to copy to {host} does not exist",
+                                path) from None
+    if stat.S_ISDIR(info.st_mode) and not recurse:
+        raise ValueError(f"{path!r} is a directory: pass recurse=True to copy it to {host}")
+    return info
+
+
+def read_chunks(path: str, size: int = CHUNK_SIZE) -> Iterator[bytes]:
+    """Yield the bytes of the local file ``path``, reading the next chunk ahead."""
+    file = off_hub(open, path, "rb", 0)
+    pending = BackgroundCall(file.read, size)
+    try:
+        while True:
+            chunk = pending.get()
+            if not chunk:
+                return
+            pending = BackgroundCall(file.read, size)
+            yield chunk
+    finally:
+        pending.wait()
+        file.close()
+
+
+def local_tree(root: str) -> tuple[list[str], list[str]]:
+    """The directories and files under ``root``, as paths relative to it, parents first.
+
+    Symbolic links to files count as files; links to directories are not followed.
+    """
+    def walk() -> tuple[list[str], list[str]]:
+        dirs: list[str] = []
+        files: list[str] = []
+        for top, subdirs, names in os.walk(root):
+            relative = os.path.relpath(top, root)
+            prefix = "" if relative == os.curdir else relative
+            dirs.extend(os.path.join(prefix, name) for name in sorted(subdirs))
+            files.extend(os.path.join(prefix, name) for name in sorted(names))
+            subdirs.sort()
+        return dirs, files
+    return off_hub(walk)
+
+
+class LocalDownload:
+    """A local file being downloaded: written to a temporary name, renamed when complete.
+
+    Use as a context manager: leaving the block without :meth:`commit` (on an error)
+    removes the temporary file and leaves any earlier file at ``path`` untouched.
+    Missing parent directories of ``path`` are created.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._file: Any = None
+        self._temp_path: str | None = None
+        self._pending: BackgroundCall | None = None
+
+    def __enter__(self) -> LocalDownload:
+        self._file, self._temp_path = off_hub(self._open_temp)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._file is not None:
+            self._finish_pending(raise_error=False)
+            off_hub(self._discard)
+
+    def write(self, chunk: bytes) -> None:
+        """Write ``chunk`` in a thread while the caller receives the next one."""
+        self._finish_pending(raise_error=True)
+        self._pending = BackgroundCall(self._file.write, chunk)
+
+    def commit(self, mode: int) -> None:
+        """Finish writing, set the permission bits ``mode`` less the umask, rename."""
+        self._finish_pending(raise_error=True)
+        off_hub(self._rename_into_place, stat.S_IMODE(mode) & ~UMASK)
+        self._file = None
+
+    def _finish_pending(self, raise_error: bool) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            if raise_error:
+                pending.get()
+            else:
+                pending.wait()
+
+    def _open_temp(self) -> tuple[Any, str]:
+        directory, name = os.path.split(os.path.abspath(self.path))
+        os.makedirs(directory, exist_ok=True)
+        fd, temp_path = tempfile.mkstemp(prefix=f".{name}.", suffix=".pssh-part",
+                                         dir=directory)
+        return os.fdopen(fd, "wb"), temp_path
+
+    def _rename_into_place(self, mode: int) -> None:
+        assert self._temp_path is not None
+        self._file.flush()
+        os.fchmod(self._file.fileno(), mode)
+        self._file.close()
+        os.replace(self._temp_path, self.path)
+
+    def _discard(self) -> None:
+        self._file.close()
+        if self._temp_path is not None:
+            try:
+                os.unlink(self._temp_path)
+            except FileNotFoundError:
+                pass
