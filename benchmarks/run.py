@@ -30,6 +30,7 @@ machine's load hit every client alike, and the table shows medians.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -41,6 +42,7 @@ import tempfile
 import threading
 import time
 import venv
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -58,6 +60,10 @@ CLIENT_TIMEOUT = 60  # connect/auth timeout handed to every client library, seco
 REAP_TIMEOUT = 30.0  # how long to wait for sshd to reap its connections after a run
 BIGOUT_BYTES = 10_000_000
 BIGOUT_WIDTH = 99
+COPY_BYTES = 100_000_000
+COPY_DIR = "/dev/shm/pssh-bench" if os.path.isdir("/dev/shm") else os.path.join(
+    tempfile.gettempdir(), "pssh-bench")  # in memory where possible: disks add noise
+COPY_SOURCE = os.path.join(COPY_DIR, "source.bin")
 
 
 # -- workloads --------------------------------------------------------------------------
@@ -75,6 +81,8 @@ class Workload:
     full_sizes: tuple[int, ...]  # host counts with --full
     quick_sizes: tuple[int, ...] = ()  # host counts with --quick; empty: left out
     prepare: Callable[[LocalSSHD], None] = lambda server: None
+    copy: tuple[str, str] | None = None  # copy workloads: (protocol, direction)
+    run_timeout: float | None = None  # seconds before a run is killed, if below --run-timeout
 
 
 def _copying_path(server: LocalSSHD) -> str:
@@ -106,6 +114,23 @@ WORKLOAD_LIST = [
                              f" | fold -w {BIGOUT_WIDTH}"),
              -(-BIGOUT_BYTES // BIGOUT_WIDTH), (2, 4), (2, 4), (2,)),
 ]
+
+
+def _place_copy_source(server: LocalSSHD) -> None:
+    os.makedirs(COPY_DIR, exist_ok=True)
+    if not os.path.exists(COPY_SOURCE) or os.path.getsize(COPY_SOURCE) != COPY_BYTES:
+        with open(COPY_SOURCE, "wb") as source:
+            for _ in range(COPY_BYTES // 1_000_000):
+                source.write(os.urandom(1_000_000))
+
+
+WORKLOAD_LIST += [
+    Workload(f"{protocol}-{direction}",
+             f"{protocol.upper()} {'upload' if direction == 'up' else 'download'} of a "
+             f"{COPY_BYTES // 1_000_000} MB file {'to' if direction == 'up' else 'from'} "
+             f"every host", lambda server: "", COPY_BYTES, (1, 10), (1, 10), (1,),
+             _place_copy_source, (protocol, direction), run_timeout=90)
+    for protocol in ("sftp", "scp") for direction in ("up", "down")]
 WORKLOADS_BY_NAME = {workload.name: workload for workload in WORKLOAD_LIST}
 
 
@@ -122,6 +147,10 @@ class Client:
     python: str | None = None  # set for the clients that do not get a venv of their own
     pythonpath: str | None = None
     module_under: str = ""  # where the child's library must have come from
+    protocols: tuple[str, ...] = ("sftp", "scp")  # the copy protocols it has
+
+    def can_run(self, workload: Workload) -> bool:
+        return workload.copy is None or workload.copy[0] in self.protocols
 
     def interpreter(self) -> str:
         if self.pip_spec is not None:
@@ -147,7 +176,7 @@ CLIENT_LIST = [
     Client("asyncssh", "asyncssh_bench.py", pip_spec="asyncssh",
            module_under=os.path.join(VENVS, "asyncssh")),
     Client("paramiko", "paramiko_bench.py", pip_spec="paramiko",
-           module_under=os.path.join(VENVS, "paramiko")),
+           module_under=os.path.join(VENVS, "paramiko"), protocols=("sftp",)),
     Client("openssh", "openssh_bench.py"),
 ]
 CLIENTS_BY_NAME = {client.name: client for client in CLIENT_LIST}
@@ -248,12 +277,23 @@ def _child_env(client: Client) -> dict[str, str]:
     return env
 
 
-def _child_args(case: Case, server: LocalSSHD, pool_size: int) -> str:
-    return json.dumps({
+def _child_args(case: Case, client: Client, server: LocalSSHD, pool_size: int) -> str:
+    args = {
         "hosts": server.hosts[:case.hosts], "port": server.port, "user": server.user,
         "pkey": server.pkey, "command": case.workload.command(server),
         "expect_lines": case.workload.expect_lines, "pool_size": pool_size,
-        "timeout": CLIENT_TIMEOUT})
+        "timeout": CLIENT_TIMEOUT}
+    if case.workload.copy is not None:
+        protocol, direction = case.workload.copy
+        args["copy"] = {"protocol": protocol, "direction": direction, "source": COPY_SOURCE,
+                        "destination": os.path.join(_copy_output(client), "copy"),
+                        "size": COPY_BYTES}
+    return json.dumps(args)
+
+
+def _copy_output(client: Client) -> str:
+    """The directory one client's copies land in; emptied after every run."""
+    return os.path.join(COPY_DIR, f"out-{client.name}")
 
 
 def _kill_group(pid: int) -> None:
@@ -275,15 +315,18 @@ def measure(client: Client, case: Case, server: LocalSSHD, repeat: int,
     run.load_before = os.getloadavg()[0]
     script = os.path.join(WORKLOADS, client.script)
     # Files, not pipes: the parent only has to wait4 the child, never to drain it.
+    if case.workload.copy is not None:
+        os.makedirs(_copy_output(client), exist_ok=True)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         sshd_before = _sshd_cpu_seconds(server.pids)
         began = time.perf_counter()
         child = subprocess.Popen(
-            [client.interpreter(), script, _child_args(case, server, pool_size)],
+            [client.interpreter(), script, _child_args(case, client, server, pool_size)],
             stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=_child_env(client),
             start_new_session=True)
         fired = threading.Event()
-        timer = threading.Timer(run_timeout, _time_out, (child.pid, fired))
+        timer = threading.Timer(min(run_timeout, case.workload.run_timeout or run_timeout),
+                                _time_out, (child.pid, fired))
         timer.start()
         _pid, status, usage = os.wait4(child.pid, 0)
         run.process_wall = time.perf_counter() - began
@@ -293,6 +336,7 @@ def measure(client: Client, case: Case, server: LocalSSHD, repeat: int,
         _kill_group(child.pid)  # anything the child left behind (ssh processes)
         _wait_until_reaped(server.pids)
         run.sshd_cpu = _sshd_cpu_seconds(server.pids) - sshd_before
+        shutil.rmtree(_copy_output(client), ignore_errors=True)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
@@ -412,6 +456,30 @@ def slopes(summaries: dict[tuple[str, int, str], Summary]) -> str:
     return "\n".join([head, *rows])
 
 
+def copy_table(summaries: dict[tuple[str, int, str], Summary]) -> str:
+    """Throughput of the copy workloads: all hosts' bytes over the wall time."""
+    rows = []
+    for (workload, hosts, client), summary in summaries.items():
+        if WORKLOADS_BY_NAME[workload].copy is None:
+            continue
+        openssh = summaries.get((workload, hosts, "openssh"))
+        rate = _rate(summary.wall, hosts)
+        rows.append(f"| {workload} | {hosts} | {client} | "
+                    f"{'-' if rate is None else f'{rate:.0f}'} | "
+                    f"{summary.work_cpu:.2f} | {summary.median('sshd_cpu'):.2f} | "
+                    f"{summary.outcome()} | "
+                    f"{_ratio(rate, _rate(openssh.wall, hosts) if openssh else None)} |")
+    if not rows:
+        return ""
+    head = ("| copy | N | client | MB/s (all hosts) | client CPU s | sshd CPU s | ok/failed "
+            "| MB/s ÷ OpenSSH's |\n|---|---:|---|---:|---:|---:|---|---:|")
+    return "\n".join([head, *rows])
+
+
+def _rate(wall: float | None, hosts: int) -> float | None:
+    return None if not wall else hosts * COPY_BYTES / wall / 1e6
+
+
 def summarise(runs: list[Run]) -> dict[tuple[str, int, str], Summary]:
     grouped: dict[tuple[str, int, str], list[Run]] = {}
     for run in runs:
@@ -481,18 +549,29 @@ def _progress(run: Run) -> None:
 def run_all(args: argparse.Namespace, cases: list[Case], clients: list[Client],
             record: Callable[[dict[str, Any]], None]) -> list[Run]:
     runs = []
-    with LocalSSHD(num_hosts=max(case.hosts for case in cases), start_timeout=60) as server:
+    with (LocalSSHD(num_hosts=max(case.hosts for case in cases), start_timeout=60) as server,
+          _removed_after(COPY_DIR)):
         for workload in dict.fromkeys(case.workload.name for case in cases):
             WORKLOADS_BY_NAME[workload].prepare(server)
         for case in cases:
             for repeat in range(args.repeat):
                 for client in clients:  # interleaved: A B C A B C
+                    if not client.can_run(case.workload):
+                        continue
                     run = measure(client, case, server, repeat, args.pool_size,
                                   args.run_timeout)
                     _progress(run)
                     record({"kind": "run", **run.__dict__})
                     runs.append(run)
     return runs
+
+
+@contextlib.contextmanager
+def _removed_after(path: str) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:
@@ -530,9 +609,9 @@ def main(argv: list[str]) -> int:
     print(f"{meta['date']}, {CORES} cores, load average {load[0]:.2f} before and "
           f"{os.getloadavg()[0]:.2f} after; medians of {args.repeat} runs\n")
     print(table(summaries, args.run_timeout))
-    slope_table = slopes(summaries)
-    if slope_table:
-        print("\n" + slope_table)
+    for extra in (slopes(summaries), copy_table(summaries)):
+        if extra:
+            print("\n" + extra)
     print("\n" + "; ".join(versions))
     return 0
 

@@ -10,11 +10,18 @@ finally :meth:`Bench.report`, which prints exactly one JSON line on standard out
 
 A host counts as ok when it raised nothing, its command exited with 0 and the client
 read exactly the number of stdout lines the workload expects.
+
+Copy workloads carry ``args["copy"]``: ``protocol`` (``sftp`` or ``scp``), ``direction``
+(``up`` or ``down``), ``source`` (the one file every host copies) and ``destination``,
+to which each host's copy appends ``_<host>`` (see :func:`destination`). The sshd runs on
+this machine, so a remote destination is a local path too, and :meth:`Bench.check_copy`
+counts a host as ok when its destination file has the source's size.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import time
@@ -27,6 +34,11 @@ def read_args() -> dict[str, Any]:
     text = sys.argv[1] if len(sys.argv) > 1 else sys.stdin.read()
     args: dict[str, Any] = json.loads(text)
     return args
+
+
+def destination(args: dict[str, Any], host: str) -> str:
+    """Where one host's copy lands: the workload's destination, suffixed ``_<host>``."""
+    return f"{args['copy']['destination']}_{host}"
 
 
 def cpu_seconds() -> float:
@@ -66,6 +78,15 @@ class Bench:
         message = f"{host}: {reason}"[:300]
         if len(self.errors) < MAX_ERRORS:
             self.errors.append(message)
+
+    def check_copy(self, host: str, error: BaseException | str | None = None) -> None:
+        """Record one host's copy: ok when nothing failed and the sizes match."""
+        if error is None:
+            path = destination(self.args, host)
+            size = os.path.getsize(path) if os.path.exists(path) else None
+            if size != self.args["copy"]["size"]:
+                error = f"{path} has {size} bytes, expected {self.args['copy']['size']}"
+        self.check(host, 0, self.args["expect_lines"], error)
 
     def report(self, library: str, version: str, module_path: str = "",
                **extra: Any) -> None:

@@ -8,6 +8,7 @@ from importlib import metadata
 from typing import Any
 
 import _common
+import gevent
 
 import pssh
 from pssh.clients import ParallelSSHClient
@@ -19,14 +20,41 @@ def main(library: str) -> None:
     client = ParallelSSHClient(args["hosts"], user=args["user"], pkey=args["pkey"],
                                port=args["port"], num_retries=0, timeout=args["timeout"],
                                pool_size=args["pool_size"])
+    if "copy" in args:
+        copy(client, args, bench)
+    else:
+        run(client, args, bench)
+    # The published package's own __version__ asks git, so it is read from its metadata.
+    version = metadata.version(library) if library == "parallel-ssh" else pssh.__version__
+    bench.report(library, version, pssh.__file__)
+
+
+def run(client: Any, args: dict[str, Any], bench: _common.Bench) -> None:
     output = client.run_command(args["command"], stop_on_errors=False)
     counts = [_read_lines(host_out) for host_out in output]
     client.join(output, consume_output=True)
     for host_out, (lines, error) in zip(output, counts):
         bench.check(host_out.host, host_out.exit_code, lines, error or host_out.exception)
-    # The published package's own __version__ asks git, so it is read from its metadata.
-    version = metadata.version(library) if library == "parallel-ssh" else pssh.__version__
-    bench.report(library, version, pssh.__file__)
+
+
+COPY_METHODS = {("sftp", "up"): "copy_file", ("sftp", "down"): "copy_remote_file",
+                ("scp", "up"): "scp_send", ("scp", "down"): "scp_recv"}
+
+
+def copy(client: Any, args: dict[str, Any], bench: _common.Bench) -> None:
+    """Copy to or from every host at once; downloads get the API's own ``_<host>`` suffix,
+    uploads a per-host remote path through ``copy_args``."""
+    spec = args["copy"]
+    method = getattr(client, COPY_METHODS[(spec["protocol"], spec["direction"])])
+    if spec["direction"] == "up":
+        paths = [{"source": spec["source"], "destination": _common.destination(args, host)}
+                 for host in args["hosts"]]
+        results = method("%(source)s", "%(destination)s", copy_args=paths)
+    else:
+        results = method(spec["source"], spec["destination"])
+    gevent.joinall(results)
+    for host, result in zip(args["hosts"], results):
+        bench.check_copy(host, result.exception)
 
 
 def _read_lines(host_out: Any) -> tuple[int, BaseException | None]:

@@ -1,5 +1,7 @@
 """The system OpenSSH client: one ``ssh`` process per host, all started at once, then
-each one's stdout read line by line, in host order.
+each one's stdout read line by line, in host order. Copies run one ``sftp -b -`` or
+``scp -O`` (the classic SCP protocol, as libssh2 speaks it) process per host, all at
+once.
 
 The ssh processes are this script's children, so their CPU is in RUSAGE_CHILDREN (and
 in what run.py measures for this script). Peak RSS is per process, so the script also
@@ -31,6 +33,29 @@ def start(host: str, args: dict[str, Any]) -> subprocess.Popen[str]:
                             stderr=subprocess.PIPE, text=True)
 
 
+def start_copy(host: str, args: dict[str, Any]) -> subprocess.Popen[str]:
+    spec = args["copy"]
+    target = _common.destination(args, host)
+    login = ["-i", args["pkey"], "-P", str(args["port"]),
+             "-o", f"ConnectTimeout={int(args['timeout'])}"]
+    remote = f"{args['user']}@{host}"
+    if spec["protocol"] == "sftp":
+        command = ["sftp", *SSH_OPTIONS, *login, "-b", "-", remote]
+        batch = (f"put {spec['source']} {target}\n" if spec["direction"] == "up" else
+                 f"get {spec['source']} {target}\n")
+    else:
+        batch = ""
+        command = ["scp", "-O", *SSH_OPTIONS, *login,
+                   *((spec["source"], f"{remote}:{target}") if spec["direction"] == "up"
+                     else (f"{remote}:{spec['source']}", target))]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    assert process.stdin is not None
+    process.stdin.write(batch)
+    process.stdin.close()
+    return process
+
+
 def finish(process: subprocess.Popen[str]) -> tuple[int, int, str, int]:
     """Read stdout to the end; reap with wait4 for the process's own peak RSS."""
     assert process.stdout is not None and process.stderr is not None
@@ -49,12 +74,17 @@ def main() -> None:
     args = _common.read_args()
     version = subprocess.run(["ssh", "-V"], capture_output=True, text=True).stderr.strip()
     bench = _common.Bench(args)
-    processes = [start(host, args) for host in args["hosts"]]
+    copying = "copy" in args
+    processes = [(start_copy if copying else start)(host, args) for host in args["hosts"]]
     rss_sum = 0
     for host, process in zip(args["hosts"], processes):
         exit_code, lines, stderr, rss = finish(process)
         rss_sum += rss
-        bench.check(host, exit_code, lines, f"ssh: {stderr}" if exit_code == 255 else None)
+        if copying:
+            bench.check_copy(host, f"exit {exit_code}: {stderr}" if exit_code else None)
+        else:
+            bench.check(host, exit_code, lines,
+                        f"ssh: {stderr}" if exit_code == 255 else None)
     own_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     bench.report("openssh", version, "/usr/bin/ssh", rss_total_kb=own_rss + rss_sum)
 
