@@ -168,12 +168,19 @@ class RemoteFiles:
         mode = stat.S_IMODE(off_hub(os.stat, local_path).st_mode)
         handle = self._open_for_write(remote_path, mode)
         with self._closing(handle, remote_path):
+            self._keep_mode(handle, remote_path, mode)
+            for chunk in read_chunks(local_path):
+                self._write(handle, chunk, remote_path)
+
+    def _keep_mode(self, handle: Any, path: str, mode: int) -> None:
+        """Give a regular remote file exactly ``mode``, whatever the remote umask did;
+        device files such as /dev/null are left alone."""
+        current = self._call(handle.fstat, action="stat of", path=path)
+        if stat.S_ISREG(current.permissions) and stat.S_IMODE(current.permissions) != mode:
             attrs = SFTPAttributes()
             attrs.flags = LIBSSH2_SFTP_ATTR_PERMISSIONS
             attrs.permissions = mode
-            self._call(handle.fsetstat, attrs, action="setting the mode of", path=remote_path)
-            for chunk in read_chunks(local_path):
-                self._write(handle, chunk, remote_path)
+            self._call(handle.fsetstat, attrs, action="setting the mode of", path=path)
 
     def _open_for_write(self, path: str, mode: int) -> Any:
         flags = LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_TRUNC
