@@ -7,10 +7,22 @@ it; parallel-ssh silently ignored falsy overrides.
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass, fields
 from typing import Any
 
 __all__ = ["HostConfig"]
+
+_STRINGS = ("user", "password", "alias", "proxy_host", "proxy_user", "proxy_password",
+            "cert_file", "gssapi_server_identity", "gssapi_client_identity")
+_FLAGS = ("allow_agent", "identity_auth", "ipv6_only", "auth_thread_pool", "gssapi_auth",
+          "gssapi_delegate_credentials", "forward_ssh_agent", "compress",
+          "keyboard_interactive")
+_COUNTS = ("num_retries", "keepalive_seconds")
+_SECONDS = ("retry_delay", "timeout")
+_PORTS = ("port", "proxy_port")
+_KEYS = ("private_key", "proxy_pkey")
 
 
 @dataclass
@@ -44,7 +56,39 @@ class HostConfig:
     compress: bool | None = None
     keyboard_interactive: bool | None = None
 
+    def __post_init__(self) -> None:
+        for name in _STRINGS:
+            _check(self, name, lambda value: isinstance(value, str), "a string")
+        for name in _FLAGS:
+            _check(self, name, lambda value: isinstance(value, bool), "True or False")
+        for name in _COUNTS:
+            _check(self, name, _is_count, "an integer >= 0")
+        for name in _SECONDS:
+            _check(self, name, _is_seconds, "a number of seconds >= 0")
+        for name in _PORTS:
+            _check(self, name, lambda value: _is_count(value) and 0 < value < 65536,
+                   "an integer from 1 to 65535")
+        for name in _KEYS:
+            _check(self, name, lambda value: isinstance(value, (str, bytes, os.PathLike)),
+                   "a key file path or the key's bytes")
+
     def overrides(self) -> dict[str, Any]:
         """The fields that were set, by name."""
         return {f.name: getattr(self, f.name) for f in fields(self)
                 if getattr(self, f.name) is not None}
+
+
+def _check(config: HostConfig, name: str, valid: Any, expected: str) -> None:
+    value = getattr(config, name)
+    if value is not None and not valid(value):
+        raise ValueError(f"HostConfig {name} must be {expected} (or None for the client's "
+                         f"value), not {value!r}")
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_seconds(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and not math.isnan(value) and value >= 0)

@@ -115,8 +115,9 @@ class HostArgumentError(SSHError):
     """``host_args`` does not fit the host list."""
 
 
-class HostConfigError(SSHError):
-    """``host_config`` does not fit the host list."""
+class HostConfigError(SSHError, ValueError):
+    """``host_config`` does not fit the host list (also a ``ValueError``, which
+    parallel-ssh raised for a list of the wrong length)."""
 
 
 class InvalidAPIUseError(SSHError):
