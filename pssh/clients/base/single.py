@@ -112,7 +112,7 @@ class BaseSSHClient:
                  alias: str | None = None, num_retries: int = DEFAULT_RETRIES,
                  retry_delay: float = RETRY_DELAY, allow_agent: bool = True,
                  timeout: float | None = None, identity_auth: bool = True,
-                 ipv6_only: bool = False) -> None:
+                 ipv6_only: bool = False, keyboard_interactive: bool = False) -> None:
         if not isinstance(host, str) or not host:
             raise TypeError(f"host must be a non-empty host name string, not {host!r}")
         self.host = host
@@ -127,6 +127,7 @@ class BaseSSHClient:
         self.allow_agent = allow_agent
         self.identity_auth = identity_auth
         self.ipv6_only = ipv6_only
+        self.keyboard_interactive = keyboard_interactive
         self.sock: SocketHandle | None = None
 
     def __repr__(self) -> str:
@@ -238,7 +239,8 @@ class BaseSSHClient:
             methods += [(f"identity file {path}", self._auth_pkey, path)
                         for path in self.IDENTITIES if os.path.isfile(path)]
         if self.password is not None:
-            methods.append(("password", self._auth_password, self.password))
+            name = "keyboard-interactive" if self.keyboard_interactive else "password"
+            methods.append((name, self._auth_password, self.password))
         for name, method, argument in methods:
             try:
                 self._try_auth(name, method, argument, deadline, tried)
@@ -274,6 +276,8 @@ class BaseSSHClient:
         raise NotImplementedError
 
     def _auth_password(self, password: str, deadline: float | None) -> None:
+        """Password authentication, or keyboard-interactive answering with the password
+        when ``keyboard_interactive`` is set."""
         raise NotImplementedError
 
     def _execute(self, command: str, use_pty: bool, deadline: float | None,

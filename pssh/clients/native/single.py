@@ -84,6 +84,9 @@ class SSHClient(BaseSSHClient):
     :param identity_auth: try the default identity files (``~/.ssh/id_*``).
     :param ipv6_only: connect over IPv6 only.
     :param compress: ask for compression.
+    :param keyboard_interactive: send ``password`` by keyboard-interactive
+        authentication (as PAM-based servers often require) instead of the password
+        method.
     :raises PKeyFileError: ``pkey`` names a missing or unreadable file.
     :raises ValueError: an argument is out of range (port, timeout, num_retries).
     :raises SSHError: connecting failed: ``UnknownHostError``, ``ConnectionError``,
@@ -104,14 +107,14 @@ class SSHClient(BaseSSHClient):
         super().__init__(host, user=user, password=password, port=port, pkey=pkey,
                          alias=alias, num_retries=num_retries, retry_delay=retry_delay,
                          allow_agent=allow_agent, timeout=timeout,
-                         identity_auth=identity_auth, ipv6_only=ipv6_only)
+                         identity_auth=identity_auth, ipv6_only=ipv6_only,
+                         keyboard_interactive=keyboard_interactive)
         if proxy_host is not None:
             raise NotImplementedError(
                 f"proxy_host is not supported yet (host {host!r}); connect directly")
         self.forward_ssh_agent = forward_ssh_agent
         self.keepalive_seconds = keepalive_seconds
         self.compress = compress
-        self.keyboard_interactive = keyboard_interactive
         self.session: Any = None
         self._waiter: SessionWaiter | None = None
         self._keepalive: gevent.Greenlet | None = None
@@ -246,8 +249,12 @@ class SSHClient(BaseSSHClient):
         raise SSHError("the SSH agent has no key the server accepts")
 
     def _auth_password(self, password: str, deadline: float | None) -> None:
-        self._call(self.session.userauth_password, self.user, password, deadline=deadline,
-                   action="password authentication")
+        if self.keyboard_interactive:
+            self._call(self.session.userauth_keyboardinteractive, self.user, password,
+                       deadline=deadline, action="keyboard-interactive authentication")
+        else:
+            self._call(self.session.userauth_password, self.user, password,
+                       deadline=deadline, action="password authentication")
 
     def _start_keepalive(self) -> None:
         if self.keepalive_seconds:
