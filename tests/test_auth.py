@@ -226,3 +226,17 @@ def _ssh_add(path, passphrase):
     env = {**os.environ, "SSH_ASKPASS": askpass, "SSH_ASKPASS_REQUIRE": "force",
            "DISPLAY": ":0"}
     subprocess.run(["ssh-add", "-q", path], env=env, stdin=subprocess.DEVNULL, check=True)
+
+
+# --- agent forwarding: refused up front --------------------------------------------------------
+
+
+def test_forward_ssh_agent_is_refused_before_connecting(client_kwargs, closed_port):
+    kwargs = {**client_kwargs, "port": closed_port}
+    with pytest.raises(NotImplementedError, match="forward_ssh_agent.*127.0.0.1"):
+        SSHClient("127.0.0.1", forward_ssh_agent=True, **kwargs)
+    with pytest.raises(NotImplementedError, match="forward_ssh_agent"):
+        ParallelSSHClient(["127.0.0.1"], forward_ssh_agent=True, **kwargs)
+    with pytest.raises(NotImplementedError, match="forward_ssh_agent.*127.0.0.2"):
+        ParallelSSHClient(["127.0.0.1", "127.0.0.2"], **kwargs,
+                          host_config=[HostConfig(), HostConfig(forward_ssh_agent=True)])

@@ -10,7 +10,7 @@ from ...config import HostConfig
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
 from ...exceptions import HostConfigError
 from ..base.parallel import BaseParallelSSHClient
-from .single import SSHClient
+from .single import SSHClient, check_no_agent_forwarding
 
 __all__ = ["ParallelSSHClient"]
 
@@ -60,6 +60,7 @@ class ParallelSSHClient(BaseParallelSSHClient):
         self.proxy_user = proxy_user
         self.proxy_password = proxy_password
         self.proxy_pkey = proxy_pkey
+        check_no_agent_forwarding(forward_ssh_agent, "every host")
         self.forward_ssh_agent = forward_ssh_agent
         self.keepalive_seconds = keepalive_seconds
         self.compress = compress
@@ -78,6 +79,7 @@ class ParallelSSHClient(BaseParallelSSHClient):
                                   f"{len(self.hosts)} hosts; give one per host")
         for position, entry in enumerate(config):
             check_pkey(entry.private_key, self.hosts[position])
+            check_no_agent_forwarding(entry.forward_ssh_agent, self.hosts[position])
 
     def _host_settings(self, position: int) -> dict[str, Any]:
         settings: dict[str, Any] = {

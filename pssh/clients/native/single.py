@@ -84,6 +84,8 @@ class SSHClient(BaseSSHClient):
     :param identity_auth: try the default identity files (``~/.ssh/id_*``).
     :param ipv6_only: connect over IPv6 only.
     :param compress: ask for compression.
+    :param forward_ssh_agent: not supported; ``True`` raises ``NotImplementedError``
+        (libssh2 cannot serve the agent requests the server sends back).
     :param keyboard_interactive: send ``password`` by keyboard-interactive
         authentication (as PAM-based servers often require) instead of the password
         method.
@@ -112,6 +114,7 @@ class SSHClient(BaseSSHClient):
         if proxy_host is not None:
             raise NotImplementedError(
                 f"proxy_host is not supported yet (host {host!r}); connect directly")
+        check_no_agent_forwarding(forward_ssh_agent, host)
         self.forward_ssh_agent = forward_ssh_agent
         self.keepalive_seconds = keepalive_seconds
         self.compress = compress
@@ -450,6 +453,22 @@ def _remote_target(remote_file: str, local_file: str) -> str:
     if remote_file.endswith("/"):
         return posixpath.join(remote_file, os.path.basename(local_file))
     return remote_file
+
+
+def check_no_agent_forwarding(forward_ssh_agent: Any, host: str) -> None:
+    """Refuse ``forward_ssh_agent=True``, which libssh2 cannot do.
+
+    libssh2 can ask the server to forward the agent, but cannot accept the channels the
+    server then opens back for each agent request: the first one (any remote ``ssh`` or
+    ``ssh-add``) breaks the whole connection. Refusing up front beats a flag that is
+    silently ignored, or a connection that dies mid-run.
+    """
+    if forward_ssh_agent:
+        raise NotImplementedError(
+            f"forward_ssh_agent=True is not supported (host {host!r}): libssh2 cannot "
+            f"serve the agent requests the server sends back, and the first one would "
+            f"break the connection. Leave it off, or use OpenSSH's `ssh -A` for commands "
+            f"that need the agent on the remote side")
 
 
 def _prefer_fast_ciphers(session: Any) -> None:
