@@ -23,8 +23,9 @@ from ..._commands import format_host_command
 from ..._deadline import check_timeout, deadline_after
 from ..._validate import check_count, check_hosts, check_pkey, check_port
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
-from ...exceptions import HostArgumentError, SSHError, Timeout
+from ...exceptions import HostArgumentError, ShellError, SSHError, Timeout
 from ...output import HostOutput
+from .shell import InteractiveShell
 from .single import BaseSSHClient
 
 __all__ = ["BaseParallelSSHClient", "HostResult"]
@@ -197,6 +198,70 @@ class BaseParallelSSHClient:
         return [spawn_with_result(pool, self._client_for, position, host)
                 for position, host in enumerate(self._hosts)]
 
+    # -- interactive shells -------------------------------------------------------------
+
+    def open_shell(self, encoding: str = "utf-8", read_timeout: float | None = None,
+                   ) -> list[InteractiveShell]:
+        """Start an interactive shell on every host; one shell per host, in host order.
+
+        :raises SSHError: the first host whose shell could not be started.
+        """
+        pool = Pool(self.pool_size)
+        results = [spawn_with_result(pool, self._open_shell_on_host, position, host,
+                                     encoding, read_timeout)
+                   for position, host in enumerate(self._hosts)]
+        gevent.joinall(results, raise_error=True)
+        return [result.get() for result in results]
+
+    def _open_shell_on_host(self, position: int, host: str, encoding: str,
+                            read_timeout: float | None) -> InteractiveShell:
+        return self._client_for(position, host).open_shell(encoding, read_timeout)
+
+    def run_shell_commands(self, shells: list[InteractiveShell],
+                           commands: str | list[str]) -> list[HostResult]:
+        """Send ``commands`` (one string or a list) to every shell, in order.
+
+        Returns once all are sent, one result per shell; they do not wait for the
+        commands to finish (see :meth:`join_shells`).
+
+        :raises ShellError: sending failed on a shell; the message names its host.
+        """
+        commands = [commands] if isinstance(commands, str) else list(commands)
+        pool = Pool(self.pool_size)
+        results = [spawn_with_result(pool, _run_in_shell, shell, commands)
+                   for shell in shells]
+        gevent.joinall(results)
+        for shell, result in zip(shells, results):
+            if not result.successful():
+                raise ShellError(f"sending commands to the shell on {shell._client._where()} "
+                                 f"failed: {result.exception}", host=shell._client.host,
+                                 port=shell._client.port) from result.exception
+        return results
+
+    def join_shells(self, shells: list[InteractiveShell], timeout: float | None = None,
+                    ) -> None:
+        """Close every shell (EOF on its stdin) and wait until each has exited.
+
+        :param timeout: seconds to wait for all shells together; defaults to the
+            client's ``timeout``, and ``None`` then means no limit.
+        :raises Timeout: some shells were still running; ``finished_output`` and
+            ``unfinished_output`` on the exception list the shells.
+        """
+        timeout = check_timeout(self.timeout if timeout is None else timeout,
+                                "join_shells timeout")
+        pool = Pool(self.pool_size)
+        results = [spawn_with_result(pool, shell.close, timeout) for shell in shells]
+        gevent.joinall(results)
+        unfinished = [shell for shell, result in zip(shells, results)
+                      if isinstance(result.exception, Timeout)]
+        if unfinished:
+            finished = [shell for shell in shells if shell not in unfinished]
+            raise Timeout(f"join_shells timed out after {timeout}s with {len(unfinished)} of "
+                          f"{len(shells)} shells still running", timeout,
+                          finished_output=finished, unfinished_output=unfinished)
+        for result in results:
+            result.get()
+
     # -- file copies --------------------------------------------------------------------
 
     def copy_file(self, local_file: str, remote_file: str, recurse: bool = False,
@@ -363,6 +428,11 @@ def spawn_with_result(pool: Pool, func: Any, *args: Any) -> HostResult:
 
     result.greenlet = pool.spawn(run)
     return result
+
+
+def _run_in_shell(shell: InteractiveShell, commands: list[str]) -> None:
+    for command in commands:
+        shell.run(command)
 
 
 def _wait_one(host_out: HostOutput, deadline: float | None, consume: bool) -> bool:

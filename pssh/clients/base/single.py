@@ -30,6 +30,7 @@ from ...exceptions import (
     UnknownHostError,
 )
 from ...output import HostOutput
+from .shell import InteractiveShell
 
 __all__ = ["BaseSSHClient"]
 
@@ -285,7 +286,30 @@ class BaseSSHClient:
         """Start ``command``; return (channel, output reader, stdin)."""
         raise NotImplementedError
 
+    def _start_shell(self, channel: Any, deadline: float | None) -> tuple[Any, Any]:
+        """Start a login shell on ``channel``; return (output reader, stdin)."""
+        raise NotImplementedError
+
+    def open_session(self) -> Any:
+        """Open a new channel on the connection."""
+        raise NotImplementedError
+
+    def wait_finished(self, host_output: HostOutput, timeout: float | None = None) -> None:
+        """Wait until the command of ``host_output`` has ended and its channel closed."""
+        raise NotImplementedError
+
     # -- commands -------------------------------------------------------------------------
+
+    def open_shell(self, encoding: str = "utf-8", read_timeout: float | None = None,
+                   ) -> InteractiveShell:
+        """Start an interactive login shell on a new channel; see
+        :class:`~pssh.clients.base.shell.InteractiveShell`.
+
+        :raises SessionError: the channel could not be opened or the shell not started.
+        """
+        check_timeout(read_timeout, "read_timeout")
+        return InteractiveShell(self.open_session(), self, encoding=encoding,
+                                read_timeout=read_timeout)
 
     def run_command(self, command: str, sudo: bool = False, user: str | None = None,
                     use_pty: bool = False, shell: str | None = None, encoding: str = "utf-8",

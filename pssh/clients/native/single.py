@@ -280,6 +280,14 @@ class SSHClient(BaseSSHClient):
             raise
         return channel, ChannelReader(self, channel), Stdin(self, channel)
 
+    def _start_shell(self, channel: Any, deadline: float | None) -> tuple[ChannelReader, Stdin]:
+        try:
+            self._call(channel.shell, deadline=deadline, action="starting a shell")
+        except BaseException:
+            self._close_quietly(channel)
+            raise
+        return ChannelReader(self, channel), Stdin(self, channel)
+
     def _open_channel(self, deadline: float | None) -> Any:
         return self._call(self.session.open_session if self.session else _no_session,
                           deadline=deadline, action="opening a channel")
