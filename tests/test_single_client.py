@@ -241,3 +241,15 @@ def test_aes_gcm_is_negotiated_before_chacha20(client):
 
     assert client.session.methods(LIBSSH2_METHOD_CRYPT_CS) == "aes128-gcm@openssh.com"
     assert client.session.methods(LIBSSH2_METHOD_CRYPT_SC) == "aes128-gcm@openssh.com"
+
+
+def test_concurrent_run_commands_on_one_client_get_their_own_channels(client):
+    # Twenty greenlets open channels on one session at once (libssh2 opens channels
+    # with one session-wide state machine, so the client makes them take turns).
+    import gevent
+
+    outputs = gevent.joinall([gevent.spawn(client.run_command, f"echo {number}")
+                              for number in range(20)], raise_error=True)
+    for number, greenlet in enumerate(outputs):
+        client.wait_finished(greenlet.value)
+        assert list(greenlet.value.stdout) == [str(number)]

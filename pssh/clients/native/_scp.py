@@ -44,7 +44,7 @@ def scp_send_file(client: SSHClient, local_path: str, remote_path: str) -> None:
     what = f"SCP upload of {local_path!r} to {remote_path!r} on {client._where()}"
     hint = (f"does the directory {posixpath.dirname(remote_path) or '.'!r} exist, and is "
             f"it writable?")
-    channel = _call(client, what, client.session.scp_send64, _encoded(remote_path),
+    channel = _open(client, what, "scp_send64", _encoded(remote_path),
                     stat.S_IMODE(info.st_mode), info.st_size, int(info.st_mtime),
                     int(info.st_atime), hint=hint)
     try:
@@ -90,7 +90,7 @@ def scp_recv_file(client: SSHClient, remote_path: str, local_path: str) -> None:
     :raises SCPError: the remote scp could not send the file.
     """
     what = f"SCP download of {remote_path!r} from {client._where()}"
-    channel, info = _call(client, what, client.session.scp_recv2, _encoded(remote_path),
+    channel, info = _open(client, what, "scp_recv2", _encoded(remote_path),
                           hint="does it exist, and is it a readable regular file?")
     read = unless_eagain(channel.read)
     try:
@@ -112,11 +112,16 @@ def _encoded(path: str) -> bytes:
     return path.encode(errors="surrogateescape")
 
 
-def _call(client: SSHClient, what: str, func: Callable[..., Any], *args: Any,
-          hint: str = "") -> Any:
+def _call(client: SSHClient, what: str, func: Callable[..., Any], *args: Any) -> Any:
     """One libssh2 call in the wait loop; a session-level failure becomes SCPError."""
-    return _checked(client, what, hint, lambda: client._call(
+    return _checked(client, what, "", lambda: client._call(
         func, *args, deadline=deadline_after(client.timeout), action=what))
+
+
+def _open(client: SSHClient, what: str, method: str, *args: Any, hint: str) -> Any:
+    """Open the SCP channel (``scp_send64`` or ``scp_recv2``); failures become SCPError."""
+    return _checked(client, what, hint, lambda: client._open(
+        method, *args, deadline=deadline_after(client.timeout), action=what))
 
 
 def _write(client: SSHClient, what: str, channel: Any, data: bytes) -> None:

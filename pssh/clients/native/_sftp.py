@@ -200,9 +200,9 @@ class RemoteFiles:
         return handle
 
     def _write(self, handle: Any, chunk: bytes, path: str) -> None:
-        deadline = deadline_after(self.client.timeout)
-        self._checked("writing", path, lambda: self.client._translated(
-            f"writing {path!r}", lambda waiter: waiter.write(handle.write, chunk, deadline)))
+        self._checked("writing", path, lambda: self.client._write_all(
+            handle.write, chunk, deadline=deadline_after(self.client.timeout),
+            action=f"writing {path!r}"))
 
     def get(self, remote_path: str, local_path: str) -> None:
         """Download one file; the local copy appears only once complete.

@@ -112,6 +112,12 @@ class SessionWaiter:
         if self._parked and (progressed or reason != _SIBLING):
             self._wake_parked(stop_watching=False)
 
+    def wake_parked(self) -> None:
+        """Wake every parked greenlet to retry: something outside libssh2 changed what
+        they wait for (a tunnel's queue drained)."""
+        if self._parked:
+            self._wake_parked(stop_watching=False)
+
     def release_all(self) -> None:
         """Stop watching the socket and wake every parked greenlet to retry.
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
-from ..._validate import check_pkey
+from ..._validate import check_pkey, check_port
 from ...config import HostConfig
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
 from ...exceptions import HostConfigError
 from ..base.parallel import BaseParallelSSHClient
+from ._proxy import Bastion
 from .single import SSHClient, check_no_agent_forwarding
 
 __all__ = ["ParallelSSHClient"]
@@ -53,13 +55,12 @@ class ParallelSSHClient(BaseParallelSSHClient):
                          allow_agent=allow_agent, host_config=host_config,
                          retry_delay=retry_delay, identity_auth=identity_auth,
                          ipv6_only=ipv6_only)
-        if proxy_host is not None:
-            raise NotImplementedError("proxy_host is not supported yet; connect directly")
         self.proxy_host = proxy_host
-        self.proxy_port = proxy_port
+        self.proxy_port = check_port(22 if proxy_port is None else proxy_port, proxy_host)
         self.proxy_user = proxy_user
         self.proxy_password = proxy_password
-        self.proxy_pkey = proxy_pkey
+        self.proxy_pkey = check_pkey(proxy_pkey, proxy_host)
+        self._bastions: dict[tuple[Any, ...], Bastion] = {}
         check_no_agent_forwarding(forward_ssh_agent, "every host")
         self.forward_ssh_agent = forward_ssh_agent
         self.keepalive_seconds = keepalive_seconds
@@ -79,6 +80,7 @@ class ParallelSSHClient(BaseParallelSSHClient):
                                   f"{len(self.hosts)} hosts; give one per host")
         for position, entry in enumerate(config):
             check_pkey(entry.private_key, self.hosts[position])
+            check_pkey(entry.proxy_pkey, self.hosts[position])
             check_no_agent_forwarding(entry.forward_ssh_agent, self.hosts[position])
 
     def _host_settings(self, position: int) -> dict[str, Any]:
@@ -90,6 +92,9 @@ class ParallelSSHClient(BaseParallelSSHClient):
             "keepalive_seconds": self.keepalive_seconds,
             "identity_auth": self.identity_auth, "ipv6_only": self.ipv6_only,
             "compress": self.compress, "keyboard_interactive": self.keyboard_interactive,
+            "proxy_host": self.proxy_host, "proxy_port": self.proxy_port,
+            "proxy_user": self.proxy_user, "proxy_password": self.proxy_password,
+            "proxy_pkey": self.proxy_pkey,
         }
         if self.host_config is not None and position < len(self.host_config):
             for name, value in self.host_config[position].overrides().items():
@@ -105,4 +110,32 @@ class ParallelSSHClient(BaseParallelSSHClient):
     def _make_client(self, position: int, host: str) -> SSHClient:
         settings = self._host_settings(position)
         settings.setdefault("alias", self._alias(position))
+        if settings["proxy_host"] is not None:
+            settings["_bastion"] = self._bastion_for(settings)
         return SSHClient(host, **settings)
+
+    def _bastion_for(self, settings: dict[str, Any]) -> Bastion:
+        """The one shared connection to a host's proxy, made on first use."""
+        proxy = {name: settings[name] for name in
+                 ("proxy_host", "proxy_port", "proxy_user", "proxy_password", "proxy_pkey")}
+        key = tuple(proxy.values())
+        bastion = self._bastions.get(key)
+        if bastion is None:
+            connect = partial(SSHClient, proxy["proxy_host"], user=proxy["proxy_user"],
+                              password=proxy["proxy_password"], port=proxy["proxy_port"],
+                              pkey=proxy["proxy_pkey"], num_retries=settings["num_retries"],
+                              retry_delay=settings["retry_delay"],
+                              allow_agent=settings["allow_agent"], timeout=settings["timeout"],
+                              keepalive_seconds=settings["keepalive_seconds"],
+                              identity_auth=settings["identity_auth"],
+                              ipv6_only=settings["ipv6_only"])
+            where = f"{proxy['proxy_host']}:{proxy['proxy_port']}"
+            bastion = self._bastions[key] = Bastion(connect, where)
+        return bastion
+
+    def disconnect(self) -> None:
+        """Close every host's connection, then the connections to proxies."""
+        super().disconnect()
+        bastions, self._bastions = self._bastions, {}
+        for bastion in bastions.values():
+            bastion.close()

@@ -17,6 +17,7 @@ from functools import partial
 from typing import Any, Callable
 
 import gevent
+from gevent.lock import Semaphore
 from ssh2.exceptions import (
     BadSocketError,
     SocketDisconnectError,
@@ -31,13 +32,15 @@ from ssh2.session import (
     Session,
 )
 
-from ..._deadline import check_timeout, deadline_after
+from ..._deadline import check_timeout, deadline_after, time_left
 from ..._local_files import check_local_source
+from ..._validate import check_pkey, check_port
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
-from ...exceptions import ConnectionError, SessionError, SFTPError, SSHError, Timeout
+from ...exceptions import ConnectionError, ProxyError, SessionError, SFTPError, SSHError, Timeout
 from ...output import HostOutput
-from ..base.single import BaseSSHClient, _Retryable
+from ..base.single import BaseSSHClient, SocketHandle, _Retryable
 from ._channel import ChannelReader, Stdin
+from ._proxy import Bastion
 from ._scp import scp_recv_file, scp_send_file
 from ._sftp import RemoteFiles
 from ._wait import EAGAIN, DeadlineExceeded, SessionWaiter
@@ -84,6 +87,13 @@ class SSHClient(BaseSSHClient):
     :param identity_auth: try the default identity files (``~/.ssh/id_*``).
     :param ipv6_only: connect over IPv6 only.
     :param compress: ask for compression.
+    :param proxy_host: connect through this SSH server (a bastion or jump host), as
+        ``ssh -J`` does; the target is reached by a tunnel from there.
+    :param proxy_port: the proxy's SSH port; defaults to 22.
+    :param proxy_user: user on the proxy; defaults to the current user.
+    :param proxy_password: password on the proxy, or the passphrase of ``proxy_pkey``.
+    :param proxy_pkey: private key for the proxy (path or bytes); without it the proxy
+        is authenticated by agent, identity files or ``proxy_password``.
     :param forward_ssh_agent: not supported; ``True`` raises ``NotImplementedError``
         (libssh2 cannot serve the agent requests the server sends back).
     :param keyboard_interactive: send ``password`` by keyboard-interactive
@@ -105,28 +115,50 @@ class SSHClient(BaseSSHClient):
                  proxy_password: str | None = None, _auth_thread_pool: bool = True,
                  keepalive_seconds: int | None = 60, identity_auth: bool = True,
                  ipv6_only: bool = False, compress: bool = False,
-                 keyboard_interactive: bool = False) -> None:
+                 keyboard_interactive: bool = False, *, _bastion: Bastion | None = None,
+                 ) -> None:
         super().__init__(host, user=user, password=password, port=port, pkey=pkey,
                          alias=alias, num_retries=num_retries, retry_delay=retry_delay,
                          allow_agent=allow_agent, timeout=timeout,
                          identity_auth=identity_auth, ipv6_only=ipv6_only,
                          keyboard_interactive=keyboard_interactive)
-        if proxy_host is not None:
-            raise NotImplementedError(
-                f"proxy_host is not supported yet (host {host!r}); connect directly")
         check_no_agent_forwarding(forward_ssh_agent, host)
+        self.proxy_host = proxy_host
+        self.proxy_port = check_port(22 if proxy_port is None else proxy_port, proxy_host)
+        self.proxy_user = proxy_user
+        self.proxy_password = proxy_password
+        self.proxy_pkey = check_pkey(proxy_pkey, proxy_host)
+        self._owns_bastion = _bastion is None and proxy_host is not None
+        self._bastion = _bastion if _bastion is not None or proxy_host is None else Bastion(
+            partial(self._connect_proxy, proxy_host), f"{proxy_host}:{self.proxy_port}")
         self.forward_ssh_agent = forward_ssh_agent
         self.keepalive_seconds = keepalive_seconds
         self.compress = compress
         self.session: Any = None
         self._waiter: SessionWaiter | None = None
         self._keepalive: gevent.Greenlet | None = None
+        self._opening = Semaphore()
         self._connect_and_auth()
         self._start_keepalive()
 
+    def _connect_proxy(self, proxy_host: str) -> SSHClient:
+        """The client to this client's own bastion, with its settings."""
+        return SSHClient(proxy_host, user=self.proxy_user, password=self.proxy_password,
+                         port=self.proxy_port, pkey=self.proxy_pkey,
+                         num_retries=self.num_retries, retry_delay=self.retry_delay,
+                         allow_agent=self.allow_agent, timeout=self.timeout,
+                         keepalive_seconds=self.keepalive_seconds,
+                         identity_auth=self.identity_auth, ipv6_only=self.ipv6_only)
+
+    def _open_socket(self, deadline: float | None) -> SocketHandle:
+        if self._bastion is None:
+            return super()._open_socket(deadline)
+        return self._bastion.open_tunnel(self.host, self.port, deadline)
+
     def disconnect(self) -> None:
         """Say goodbye to the server if it can be done without waiting, then end the
-        connection (see :meth:`BaseSSHClient.disconnect`)."""
+        connection (see :meth:`BaseSSHClient.disconnect`). A bastion of this client's
+        own (not one shared by a ``ParallelSSHClient``) is disconnected too."""
         keepalive, self._keepalive = self._keepalive, None
         if keepalive is not None:
             keepalive.kill(block=False)
@@ -140,6 +172,8 @@ class SSHClient(BaseSSHClient):
             except (SSH2Error, OSError):
                 pass
         super().disconnect()
+        if self._owns_bastion and self._bastion is not None:
+            self._bastion.close()
 
     # -- the one way every libssh2 call is made -----------------------------------------
 
@@ -148,6 +182,33 @@ class SSHClient(BaseSSHClient):
         """Run a libssh2 call in the wait loop, translating errors at the boundary."""
         return self._translated(action, lambda waiter: waiter.call(func, *args,
                                                                     deadline=deadline))
+
+    def _open(self, method: str, *args: Any, deadline: float | None, action: str) -> Any:
+        """Open a channel of any kind: ``method`` is the session's ``open_session``,
+        ``direct_tcpip_ex``, ``sftp_init``, ``scp_send64`` or ``scp_recv2``.
+
+        libssh2 runs one session-wide state machine for opening channels, so two
+        greenlets opening at once on one non-blocking session would get each other's
+        channel. Opens on a client therefore take turns, each within its deadline.
+        """
+        if not self._opening.acquire(timeout=time_left(deadline)):
+            raise Timeout(f"{action} on {self._where()} timed out waiting for another "
+                          f"channel to open", host=self.host, port=self.port)
+        try:
+            func = getattr(self.session, method) if self.session else _no_session
+            return self._call(func, *args, deadline=deadline, action=action)
+        finally:
+            self._opening.release()
+
+    def _write_all(self, write_func: Callable[[bytes], tuple[int, int]], data: bytes,
+                   deadline: float | None, action: str) -> None:
+        """Write all of ``data`` in the wait loop, resuming partial writes."""
+        self._translated(action, lambda waiter: waiter.write(write_func, data, deadline))
+
+    def wake_waiters(self) -> None:
+        """Make every greenlet waiting on this connection retry now."""
+        if self._waiter is not None:
+            self._waiter.wake_parked()
 
     def _wait_for(self, attempt: Callable[[], bool], deadline: float | None,
                   action: str) -> None:
@@ -183,7 +244,13 @@ class SSHClient(BaseSSHClient):
         except _CONNECTION_LOST as exc:
             # Drop the dead connection so the next command on this client reconnects.
             reason = self._describe(exc) if isinstance(exc, SSH2Error) else exc
+            bastion = self._bastion
             self.disconnect()
+            if bastion is not None and bastion.failure is not None:
+                raise ProxyError(f"{action} on {self._where()} failed: the connection "
+                                 f"through proxy {bastion.where} was lost "
+                                 f"({bastion.failure})", host=self.host,
+                                 port=self.port) from exc
             raise ConnectionError(f"{action} on {self._where()} failed: the connection was "
                                   f"lost ({reason})", host=self.host, port=self.port) from exc
         except SSH2Error as exc:
@@ -289,8 +356,7 @@ class SSHClient(BaseSSHClient):
         return ChannelReader(self, channel), Stdin(self, channel)
 
     def _open_channel(self, deadline: float | None) -> Any:
-        return self._call(self.session.open_session if self.session else _no_session,
-                          deadline=deadline, action="opening a channel")
+        return self._open("open_session", deadline=deadline, action="opening a channel")
 
     def _close_quietly(self, channel: Any) -> None:
         """Close a channel on a best-effort basis with its own short deadline."""
@@ -313,8 +379,8 @@ class SSHClient(BaseSSHClient):
 
     def eagain_write(self, write_func: Callable[[bytes], tuple[int, int]], data: bytes) -> None:
         """Write all of ``data`` with ``write_func``, resuming partial writes."""
-        deadline = deadline_after(self.timeout)
-        self._translated("writing", lambda waiter: waiter.write(write_func, data, deadline))
+        self._write_all(write_func, data, deadline=deadline_after(self.timeout),
+                        action="writing")
 
     def wait_finished(self, host_output: HostOutput, timeout: float | None = None) -> None:
         """Wait until the command has ended and its channel closed.
@@ -356,8 +422,7 @@ class SSHClient(BaseSSHClient):
         :raises SFTPError: the server refused the SFTP subsystem.
         """
         try:
-            return self._call(self.session.sftp_init if self.session else _no_session,
-                              deadline=deadline_after(self.timeout),
+            return self._open("sftp_init", deadline=deadline_after(self.timeout),
                               action="starting SFTP")
         except SessionError as exc:
             raise SFTPError(str(exc), host=self.host, port=self.port) from exc.__cause__
