@@ -430,13 +430,6 @@ def test_host_config_sets_per_host_options_and_alias(sshd, hosts):
     assert [list(out.stdout) for out in output] == [[hosts[0]], [hosts[1]]]
 
 
-def test_proxy_host_is_refused_clearly_until_proxies_land(sshd, hosts, client_kwargs):
-    # Proxies are issue 4's work; until then the flag must not be silently ignored.
-    with pytest.raises(NotImplementedError, match="proxy_host"):
-        ParallelSSHClient(hosts[1:3], proxy_host=hosts[0], proxy_port=sshd.port,
-                          proxy_user=sshd.user, proxy_pkey=sshd.pkey, **client_kwargs)
-
-
 def test_rsa_key(sshd, hosts, client_kwargs):
     client = ParallelSSHClient(hosts[:2], **{**client_kwargs, "pkey": sshd.pkey_rsa})
 

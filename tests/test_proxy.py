@@ -1,0 +1,152 @@
+"""Connecting through a bastion: a second sshd acts as the proxy for the shared sshd's
+hosts, so each test can count and kill the bastion's own connections."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import gevent
+import pytest
+
+from pssh.clients import ParallelSSHClient, SSHClient
+from pssh.config import HostConfig
+from pssh.exceptions import PKeyFileError, ProxyError
+from pssh.testing import LocalSSHD
+
+SERVER_ADDRESS = "echo $SSH_CONNECTION | cut -d' ' -f3"
+
+
+@pytest.fixture(scope="module")
+def bastion():
+    server = LocalSSHD(num_hosts=1, first_address=240)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def proxy_kwargs(bastion):
+    return {"proxy_host": bastion.hosts[0], "proxy_port": bastion.port,
+            "proxy_user": bastion.user, "proxy_pkey": bastion.pkey}
+
+
+def _connections(server):
+    """The sshd children serving connections to ``server``, one per connection."""
+    children = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as stat:
+                    parent = int(stat.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if parent == server.pid:
+                children.append(int(name))
+    return children
+
+
+def _wait_for_connections(server, count, timeout=10.0):
+    for _ in range(int(timeout / 0.05)):
+        if len(_connections(server)) == count:
+            return
+        gevent.sleep(0.05)
+    assert len(_connections(server)) == count
+
+
+def test_every_host_is_reached_through_one_bastion_connection(bastion, hosts, client_kwargs,
+                                                              proxy_kwargs):
+    client = ParallelSSHClient(hosts[:5], **client_kwargs, **proxy_kwargs)
+
+    output = client.run_command(SERVER_ADDRESS)
+    client.join(output)
+
+    assert [list(out.stdout) for out in output] == [[host] for host in hosts[:5]]
+    assert len(_connections(bastion)) == 1
+    client.disconnect()
+    _wait_for_connections(bastion, 0)
+
+
+def test_single_client_through_proxy(hosts, client_kwargs, proxy_kwargs):
+    with SSHClient(hosts[0], **client_kwargs, **proxy_kwargs) as client:
+        output = client.run_command(SERVER_ADDRESS)
+        client.wait_finished(output)
+
+        assert list(output.stdout) == [hosts[0]]
+
+
+def test_large_output_and_copies_through_proxy(hosts, client_kwargs, proxy_kwargs, tmp_path):
+    client = ParallelSSHClient(hosts[:3], **client_kwargs, **proxy_kwargs)
+    output = client.run_command("seq 1 200000")
+    # Read host by host: the hosts not being read must not stall the one being read.
+    assert [sum(1 for _ in out.stdout) for out in output] == [200000] * 3
+
+    source = tmp_path / "source.bin"
+    source.write_bytes(os.urandom(3_000_000))
+    copies = client.copy_file(str(source), str(tmp_path / "copy_%s.bin"),
+                              copy_args=[(host,) for host in hosts[:3]])
+    gevent.joinall(copies, raise_error=True)
+    for host in hosts[:3]:
+        assert (tmp_path / f"copy_{host}.bin").read_bytes() == source.read_bytes()
+
+
+def test_per_host_proxy_from_host_config(bastion, hosts, client_kwargs, proxy_kwargs):
+    config = [HostConfig(**proxy_kwargs), HostConfig()]
+    client = ParallelSSHClient(hosts[:2], host_config=config, **client_kwargs)
+
+    output = client.run_command(SERVER_ADDRESS)
+    client.join(output)
+
+    assert [list(out.stdout) for out in output] == [[hosts[0]], [hosts[1]]]
+    assert len(_connections(bastion)) == 1
+    assert client._host_clients[(0, hosts[0])]._bastion is not None
+    assert client._host_clients[(1, hosts[1])]._bastion is None
+
+
+def test_unreachable_bastion_is_a_proxy_error(hosts, client_kwargs, closed_port):
+    client = ParallelSSHClient(hosts[:2], proxy_host="127.0.0.1", proxy_port=closed_port,
+                               **client_kwargs)
+
+    output = client.run_command("true", stop_on_errors=False)
+
+    for out in output:
+        assert isinstance(out.exception, ProxyError)
+        assert f"127.0.0.1:{closed_port}" in str(out.exception)
+
+
+def test_target_refused_by_bastion_names_target_and_proxy(bastion, client_kwargs,
+                                                          proxy_kwargs, closed_port):
+    with pytest.raises(ProxyError) as refused:
+        SSHClient("127.0.0.1", **{**client_kwargs, "port": closed_port}, **proxy_kwargs)
+
+    assert f"127.0.0.1:{closed_port}" in str(refused.value)
+    assert bastion.hosts[0] in str(refused.value)
+
+
+def test_bastion_dropping_mid_run_fails_its_hosts_with_proxy_error(bastion, hosts,
+                                                                   client_kwargs,
+                                                                   proxy_kwargs):
+    client = ParallelSSHClient(hosts[:3], **client_kwargs, **proxy_kwargs)
+    output = client.run_command("sleep 30")
+    _wait_for_connections(bastion, 1)
+
+    for pid in _connections(bastion):
+        os.kill(pid, signal.SIGKILL)
+    client.join(output, timeout=20)
+
+    for out in output:
+        assert isinstance(out.exception, ProxyError), out.exception
+        assert out.host in str(out.exception) and bastion.hosts[0] in str(out.exception)
+
+    # The next command reconnects through a new bastion connection.
+    output = client.run_command(SERVER_ADDRESS)
+    client.join(output, timeout=20)
+    assert [list(out.stdout) for out in output] == [[host] for host in hosts[:3]]
+
+
+def test_bad_proxy_arguments_fail_before_connecting(hosts, client_kwargs, tmp_path):
+    with pytest.raises(ValueError, match="port"):
+        ParallelSSHClient(hosts[:1], proxy_host="127.0.0.1", proxy_port=0, **client_kwargs)
+    with pytest.raises(PKeyFileError, match="does not exist"):
+        ParallelSSHClient(hosts[:1], proxy_host="127.0.0.1",
+                          proxy_pkey=str(tmp_path / "missing"), **client_kwargs)
