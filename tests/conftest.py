@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from pssh.testing import LocalSSHD, SSHDError
+from pssh.utils import host_logger, logger
 
 GARBAGE_BANNER = b"HELLO this is not ssh\r\n"
 
@@ -43,6 +44,21 @@ def hosts(sshd: LocalSSHD) -> list[str]:
 def client_kwargs(sshd: LocalSSHD) -> dict[str, Any]:
     """port, user, pkey, num_retries=0 and timeout=10 for the shared sshd."""
     return sshd.client_kwargs()
+
+
+@pytest.fixture
+def restore_loggers() -> Iterator[None]:
+    """Undo whatever the enable_* helpers of pssh.utils did to pssh's loggers.
+
+    A host logger left at INFO would log every output line of every later test.
+    """
+    saved = [(each, each.level, list(each.handlers), each.propagate)
+             for each in (logger, host_logger)]
+    yield
+    for each, level, handlers, propagate in saved:
+        each.setLevel(level)
+        each.handlers[:] = handlers
+        each.propagate = propagate
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from pssh.clients import ParallelSSHClient
 from pssh.config import HostConfig
 from pssh.exceptions import HostConfigError, PKeyFileError
-from pssh.utils import enable_host_logger, host_logger
+from pssh.utils import enable_host_logger
 
 # --- HostConfig's own checks ---------------------------------------------------------------
 
@@ -113,17 +113,13 @@ def test_keyboard_interactive_and_compress_reach_the_host(sshd, hosts, client_kw
     assert _host_client(client, 1).keyboard_interactive is False
 
 
-def test_alias_is_on_output_and_in_host_log_lines(sshd, hosts, client_kwargs, capsys):
+def test_alias_is_on_output_and_in_host_log_lines(sshd, hosts, client_kwargs, capsys,
+                                                  restore_loggers):
     config = [HostConfig(alias="web-a"), HostConfig()]
     client = _client(hosts, client_kwargs, config)
     enable_host_logger()
-    try:
-        output = client.run_command("echo hi")
-        client.join(output, consume_output=True)
-    finally:
-        for handler in list(host_logger.handlers):
-            host_logger.removeHandler(handler)
-        host_logger.propagate = True
+    output = client.run_command("echo hi")
+    client.join(output, consume_output=True)
 
     printed = capsys.readouterr().out.splitlines()
     assert [out.alias for out in output] == ["web-a", None]

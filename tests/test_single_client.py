@@ -248,8 +248,8 @@ def test_concurrent_run_commands_on_one_client_get_their_own_channels(client):
     # with one session-wide state machine, so the client makes them take turns).
     import gevent
 
-    outputs = gevent.joinall([gevent.spawn(client.run_command, f"echo {number}")
-                              for number in range(20)], raise_error=True)
-    for number, greenlet in enumerate(outputs):
+    starts = [gevent.spawn(client.run_command, f"echo {number}") for number in range(20)]
+    gevent.joinall(starts, raise_error=True)
+    for number, greenlet in enumerate(starts):
         client.wait_finished(greenlet.value)
         assert list(greenlet.value.stdout) == [str(number)]

@@ -33,18 +33,6 @@ class _Records(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-@pytest.fixture
-def restore_loggers():
-    """Undo whatever the enable_* helpers did to pssh's loggers."""
-    saved = [(each, each.level, list(each.handlers), each.propagate)
-             for each in (logger, host_logger)]
-    yield
-    for each, level, handlers, propagate in saved:
-        each.setLevel(level)
-        each.handlers[:] = handlers
-        each.propagate = propagate
-
-
 # --- threads -----------------------------------------------------------------------------
 
 @pytest.mark.timeout(120)
