@@ -449,11 +449,8 @@ def slopes(summaries: dict[tuple[str, int, str], Summary]) -> str:
         for client, slope in per_client.items():
             rows.append(f"| {workload} | {low} → {high} | {client} | {slope:.2f} | "
                         f"{_ratio(slope, ours)} |")
-    if not rows:
-        return ""
-    head = ("| workload | N | client | client CPU ms per added host | ÷ pssh |\n"
-            "|---|---|---|---:|---:|")
-    return "\n".join([head, *rows])
+    return _markdown("| workload | N | client | client CPU ms per added host | ÷ pssh |\n"
+                     "|---|---|---|---:|---:|", rows)
 
 
 def copy_table(summaries: dict[tuple[str, int, str], Summary]) -> str:
@@ -469,11 +466,14 @@ def copy_table(summaries: dict[tuple[str, int, str], Summary]) -> str:
                     f"{summary.work_cpu:.2f} | {summary.median('sshd_cpu'):.2f} | "
                     f"{summary.outcome()} | "
                     f"{_ratio(rate, _rate(openssh.wall, hosts) if openssh else None)} |")
-    if not rows:
-        return ""
-    head = ("| copy | N | client | MB/s (all hosts) | client CPU s | sshd CPU s | ok/failed "
-            "| MB/s ÷ OpenSSH's |\n|---|---:|---|---:|---:|---:|---|---:|")
-    return "\n".join([head, *rows])
+    return _markdown("| copy | N | client | MB/s (all hosts) | client CPU s | sshd CPU s "
+                     "| ok/failed | MB/s ÷ OpenSSH's |\n|---|---:|---|---:|---:|---:|---|---:|",
+                     rows)
+
+
+def _markdown(head: str, rows: list[str]) -> str:
+    """A markdown table, or nothing when there are no rows."""
+    return "\n".join([head, *rows]) if rows else ""
 
 
 def _rate(wall: float | None, hosts: int) -> float | None:
