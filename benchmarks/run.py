@@ -60,6 +60,7 @@ CLIENT_TIMEOUT = 60  # connect/auth timeout handed to every client library, seco
 REAP_TIMEOUT = 30.0  # how long to wait for sshd to reap its connections after a run
 BIGOUT_BYTES = 10_000_000
 BIGOUT_WIDTH = 99
+STREAM_BYTES = 1_000_000_000
 COPY_BYTES = 100_000_000
 COPY_DIR = "/dev/shm/pssh-bench" if os.path.isdir("/dev/shm") else os.path.join(
     tempfile.gettempdir(), "pssh-bench")  # in memory where possible: disks add noise
@@ -99,6 +100,11 @@ def _line_count(path: str) -> int:
     return data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
 
 
+def _lines_command(size: int) -> str:
+    """A command printing ``size`` bytes of ``BIGOUT_WIDTH``-character lines."""
+    return f"head -c {size} /dev/zero | tr '\\0' x | fold -w {BIGOUT_WIDTH}"
+
+
 WORKLOAD_LIST = [
     Workload("echo", "`echo hello`, one line per host",
              lambda server: "echo hello", 1,
@@ -110,9 +116,11 @@ WORKLOAD_LIST = [
     Workload("auth", "connect, authenticate and run `true`",
              lambda server: "true", 0, (100,), (100, 500), (50,)),
     Workload("bigout", "10 MB of 99-character lines per host, read host by host",
-             lambda server: (f"head -c {BIGOUT_BYTES} /dev/zero | tr '\\0' x"
-                             f" | fold -w {BIGOUT_WIDTH}"),
-             -(-BIGOUT_BYTES // BIGOUT_WIDTH), (2, 4), (2, 4), (2,)),
+             lambda server: _lines_command(BIGOUT_BYTES),
+             -(-BIGOUT_BYTES // BIGOUT_WIDTH), (2, 4, 10), (2, 4, 10), (2,)),
+    Workload("stream1g", "1 GB of 99-character lines from one host, read as it arrives",
+             lambda server: _lines_command(STREAM_BYTES),
+             -(-STREAM_BYTES // BIGOUT_WIDTH), (1,), (1,), run_timeout=240),
 ]
 
 
@@ -296,6 +304,11 @@ def _copy_output(client: Client) -> str:
     return os.path.join(COPY_DIR, f"out-{client.name}")
 
 
+def _run_limit(workload: Workload, run_timeout: float) -> float:
+    """Seconds a run of ``workload`` may take: --run-timeout, or the workload's own if less."""
+    return min(run_timeout, workload.run_timeout or run_timeout)
+
+
 def _kill_group(pid: int) -> None:
     try:
         os.killpg(pid, signal.SIGKILL)
@@ -325,8 +338,8 @@ def measure(client: Client, case: Case, server: LocalSSHD, repeat: int,
             stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=_child_env(client),
             start_new_session=True)
         fired = threading.Event()
-        timer = threading.Timer(min(run_timeout, case.workload.run_timeout or run_timeout),
-                                _time_out, (child.pid, fired))
+        timer = threading.Timer(_run_limit(case.workload, run_timeout), _time_out,
+                                (child.pid, fired))
         timer.start()
         _pid, status, usage = os.wait4(child.pid, 0)
         run.process_wall = time.perf_counter() - began
@@ -421,8 +434,9 @@ def table(summaries: dict[tuple[str, int, str], Summary], run_timeout: float) ->
         ours = summaries.get((workload, hosts, "pssh"))
         wall, cpu = summary.wall, summary.median("cpu")
         floor = (summary.median("sshd_cpu") + summary.work_cpu) / CORES
+        limit = _run_limit(WORKLOADS_BY_NAME[workload], run_timeout)
         rows.append(" | ".join([
-            f"| {workload}", str(hosts), client, _seconds(wall, run_timeout), f"{cpu:.2f}",
+            f"| {workload}", str(hosts), client, _seconds(wall, limit), f"{cpu:.2f}",
             f"{summary.median('start_cpu'):.2f}", f"{summary.median('rss_kb') / 1024:.0f}",
             f"{summary.median('sshd_cpu'):.2f}", summary.outcome(),
             _ratio(wall, ours.wall if ours else None),
