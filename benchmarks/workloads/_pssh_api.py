@@ -47,9 +47,10 @@ def copy(client: Any, args: dict[str, Any], bench: _common.Bench) -> None:
     spec = args["copy"]
     method = getattr(client, COPY_METHODS[(spec["protocol"], spec["direction"])])
     if spec["direction"] == "up":
-        paths = [{"source": spec["source"], "destination": _common.destination(args, host)}
-                 for host in args["hosts"]]
-        results = method("%(source)s", "%(destination)s", copy_args=paths)
+        # Keys that parallel-ssh's scp_send requires; its copy_file formats with them too.
+        paths = [{"local_file": spec["source"],
+                  "remote_file": _common.destination(args, host)} for host in args["hosts"]]
+        results = method("%(local_file)s", "%(remote_file)s", copy_args=paths)
     else:
         results = method(spec["source"], spec["destination"])
     gevent.joinall(results)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import gevent
@@ -307,6 +307,7 @@ class BaseParallelSSHClient:
         and times. Returns one :class:`HostResult` per host, as :meth:`copy_file` does.
         See :meth:`SSHClient.scp_send`.
         """
+        local_file, remote_file = _scp_templates(local_file, remote_file, copy_args)
         paths = self._copy_paths(local_file, remote_file, copy_args)
         return self._spawn_copies("scp_send", paths, recurse=recurse)
 
@@ -316,6 +317,7 @@ class BaseParallelSSHClient:
         ``<local_file><suffix_separator><host>`` (or the paths ``copy_args`` gives).
         Returns one :class:`HostResult` per host, as :meth:`copy_file` does.
         """
+        local_file, remote_file = _scp_templates(local_file, remote_file, copy_args)
         paths = self._copy_paths(remote_file, local_file, copy_args, suffix_separator)
         return self._spawn_copies("scp_recv", paths, recurse=recurse)
 
@@ -428,6 +430,20 @@ def spawn_with_result(pool: Pool, func: Any, *args: Any) -> HostResult:
 
     result.greenlet = pool.spawn(run)
     return result
+
+
+def _scp_templates(local_file: str, remote_file: str, copy_args: Any) -> tuple[str, str]:
+    """The path templates for ``scp_send``/``scp_recv``.
+
+    parallel-ssh's SCP methods took both paths from ``copy_args`` entries, dicts with
+    ``local_file`` and ``remote_file`` keys, ignoring the paths given; entries of that
+    form keep that meaning. Any other ``copy_args`` fill the given paths as for
+    ``copy_file``.
+    """
+    if copy_args and all(isinstance(entry, Mapping) and
+                         {"local_file", "remote_file"} <= entry.keys() for entry in copy_args):
+        return "%(local_file)s", "%(remote_file)s"
+    return local_file, remote_file
 
 
 def _run_in_shell(shell: InteractiveShell, commands: list[str]) -> None:
