@@ -14,6 +14,7 @@ destination's name.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import stat
 import tempfile
@@ -29,6 +30,8 @@ CHUNK_SIZE = 1024 * 1024
 """Bytes read from or written to a local file at a time."""
 
 T = TypeVar("T")
+
+logger = logging.getLogger("pssh.clients")
 
 
 def off_hub(func: Callable[..., T], *args: Any) -> T:
@@ -110,7 +113,8 @@ def read_chunks(path: str, size: int = CHUNK_SIZE) -> Iterator[bytes]:
 def local_tree(root: str) -> tuple[list[str], list[str]]:
     """The directories and files under ``root``, as paths relative to it, parents first.
 
-    Symbolic links to files count as files; links to directories are not followed.
+    Symbolic links to files count as files; links to directories are skipped (and
+    logged), so a link loop cannot recurse forever.
     """
     def walk() -> tuple[list[str], list[str]]:
         dirs: list[str] = []
@@ -118,9 +122,12 @@ def local_tree(root: str) -> tuple[list[str], list[str]]:
         for top, subdirs, names in os.walk(root):
             relative = os.path.relpath(top, root)
             prefix = "" if relative == os.curdir else relative
-            dirs.extend(os.path.join(prefix, name) for name in sorted(subdirs))
-            files.extend(os.path.join(prefix, name) for name in sorted(names))
+            for name in [name for name in subdirs if os.path.islink(os.path.join(top, name))]:
+                logger.warning("Not copying %s: a link to a directory", os.path.join(top, name))
+                subdirs.remove(name)
             subdirs.sort()
+            dirs.extend(os.path.join(prefix, name) for name in subdirs)
+            files.extend(os.path.join(prefix, name) for name in sorted(names))
         return dirs, files
     return off_hub(walk)
 

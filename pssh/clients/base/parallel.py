@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import gevent
+from gevent import Greenlet, GreenletExit
 from gevent.event import AsyncResult
 from gevent.pool import Pool
 
@@ -428,7 +429,13 @@ def spawn_with_result(pool: Pool, func: Any, *args: Any) -> HostResult:
             if not isinstance(exc, Exception):
                 raise
 
+    def ended(greenlet: Greenlet) -> None:
+        # A greenlet killed before it ran never reached run(): its result says so.
+        if not result.ready():
+            result.set_exception(greenlet.exception or GreenletExit())
+
     result.greenlet = pool.spawn(run)
+    result.greenlet.link(ended)
     return result
 
 

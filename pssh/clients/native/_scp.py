@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import posixpath
-import stat
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -31,6 +30,8 @@ logger = logging.getLogger("pssh.clients.native")
 T = TypeVar("T")
 
 _STATUS_OK = b"\0"
+_SCP_MODE_BITS = 0o777
+"""The mode bits SCP carries: the remote scp refuses setuid, setgid and sticky bits."""
 _REPLY_LIMIT = 64 * 1024
 """The most of the remote scp's reply kept for an error message."""
 
@@ -45,7 +46,7 @@ def scp_send_file(client: SSHClient, local_path: str, remote_path: str) -> None:
     hint = (f"does the directory {posixpath.dirname(remote_path) or '.'!r} exist, and is "
             f"it writable?")
     channel = _open(client, what, "scp_send64", _encoded(remote_path),
-                    stat.S_IMODE(info.st_mode), info.st_size, int(info.st_mtime),
+                    info.st_mode & _SCP_MODE_BITS, info.st_size, int(info.st_mtime),
                     int(info.st_atime), hint=hint)
     try:
         sent = 0
@@ -77,7 +78,7 @@ def _read_reply(client: SSHClient, channel: Any, what: str) -> bytes:
     reply = b""
     while True:
         size, data = _call(client, what, read, 1024)
-        if size <= 0:
+        if size == 0:
             return reply
         reply = (reply + data)[:_REPLY_LIMIT]
 
@@ -98,7 +99,7 @@ def scp_recv_file(client: SSHClient, remote_path: str, local_path: str) -> None:
             left = info.st_size
             while left > 0:
                 size, data = _call(client, what, read, min(CHUNK_SIZE, left))
-                if size <= 0:
+                if size == 0:
                     raise SCPError(f"{what} failed: the file ended {left} bytes early",
                                    host=client.host, port=client.port)
                 local_file.write(data)

@@ -25,6 +25,7 @@ from ssh2.sftp import (
     LIBSSH2_SFTP_ATTR_PERMISSIONS,
 )
 from ssh2.sftp_handle import SFTPAttributes
+from ssh2.utils import handle_error_codes
 
 from ..._deadline import deadline_after
 from ..._local_files import CHUNK_SIZE, LocalDownload, local_tree, off_hub, read_chunks
@@ -58,11 +59,19 @@ DIRECTORY_MODE = 0o755
 
 
 def unless_eagain(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Adapt a libssh2 call that returns ``(rc, value)`` to the wait loop, which waits
-    while a call returns bare EAGAIN."""
+    """Adapt a libssh2 call that returns ``(rc, value...)`` to the wait loop, which waits
+    while a call returns bare EAGAIN.
+
+    Any other negative ``rc`` is an error (a lost connection reads as ``(-43, b"")``) and
+    is raised as libssh2's exception for it, so it can never pass for the end of a file.
+    """
     def attempt(*args: Any) -> Any:
         result = func(*args)
-        return EAGAIN if result[0] == EAGAIN else result
+        if result[0] == EAGAIN:
+            return EAGAIN
+        if result[0] < 0:
+            handle_error_codes(result[0])
+        return result
     return attempt
 
 
@@ -154,7 +163,7 @@ class RemoteFiles:
             while True:
                 size, name, attrs = self._call(unless_eagain(handle._readdir), 1024,
                                                action="listing", path=path)
-                if size <= 0:
+                if size == 0:
                     break
                 if name not in (b".", b".."):
                     entries.append((name.decode(self.encoding, errors="surrogateescape"),
@@ -221,7 +230,7 @@ class RemoteFiles:
                 while True:
                     size, data = self._call(read, CHUNK_SIZE, action="reading",
                                             path=remote_path)
-                    if size <= 0:
+                    if size == 0:
                         break
                     local_file.write(data)
                 local_file.commit(attrs.permissions)
