@@ -19,7 +19,7 @@ SERVER_ADDRESS = "echo $SSH_CONNECTION | cut -d' ' -f3"
 
 @pytest.fixture(scope="module")
 def bastion():
-    server = LocalSSHD(num_hosts=1, first_address=240)
+    server = LocalSSHD(num_hosts=1, first_address=240, ipv6=True)
     server.start()
     yield server
     server.stop()
@@ -150,3 +150,31 @@ def test_bad_proxy_arguments_fail_before_connecting(hosts, client_kwargs, tmp_pa
     with pytest.raises(PKeyFileError, match="does not exist"):
         ParallelSSHClient(hosts[:1], proxy_host="127.0.0.1",
                           proxy_pkey=str(tmp_path / "missing"), **client_kwargs)
+
+
+def test_ipv6_only_reaches_the_bastion_over_ipv6(bastion, hosts, client_kwargs, proxy_kwargs):
+    client = ParallelSSHClient(hosts[:2], ipv6_only=True,
+                               **{**proxy_kwargs, "proxy_host": bastion.ipv6_host},
+                               **client_kwargs)
+    try:
+        output = client.run_command(SERVER_ADDRESS)
+        client.join(output, timeout=20)
+        assert [list(out.stdout) for out in output] == [[host] for host in hosts[:2]]
+        # The one bastion connection is an IPv6 one.
+        (bastion_connection,) = [proxy.client for proxy in client._bastions.values()]
+        remote = bastion_connection.run_command("echo $SSH_CONNECTION | cut -d' ' -f1")
+        assert list(remote.stdout) == ["::1"]
+    finally:
+        client.disconnect()
+
+
+def test_ipv6_only_applies_to_the_bastion_connection(hosts, client_kwargs, proxy_kwargs):
+    client = ParallelSSHClient(hosts[:1], ipv6_only=True, **proxy_kwargs, **client_kwargs)
+    try:
+        output = client.run_command("true", stop_on_errors=False)
+        error = output[0].exception
+        assert isinstance(error, ProxyError)
+        assert "IPv6" in str(error)
+        assert proxy_kwargs["proxy_host"] in str(error)
+    finally:
+        client.disconnect()

@@ -98,14 +98,17 @@ class LocalSSHD:
         name (case-insensitive) or are added. A ``HostKey`` entry is added to the
         generated ones; ``ListenAddress`` is refused (use ``num_hosts``).
     :param start_timeout: seconds :meth:`start` may take before it gives up.
+    :param ipv6: also listen on the IPv6 loopback address ``::1`` (:attr:`ipv6_host`),
+        on the same port.
     :raises ValueError: on an invalid argument.
     """
 
     def __init__(self, num_hosts: int = 1, port: int | None = None, first_address: int = 2,
                  workdir: str | None = None, sshd_path: str = "/usr/sbin/sshd",
                  extra_config: dict[str, str] | None = None,
-                 start_timeout: float = 10.0) -> None:
+                 start_timeout: float = 10.0, ipv6: bool = False) -> None:
         self.hosts: list[str] = _host_addresses(first_address, num_hosts)
+        self.ipv6_host: str | None = "::1" if ipv6 else None
         self._auto_port = port is None
         self.port: int = _free_port() if port is None else _checked_port(port)
         self.start_timeout: float = _checked_timeout(start_timeout)
@@ -120,6 +123,12 @@ class LocalSSHD:
         self.home: str = os.path.join(self.workdir, "home")
         self._masters = [_Master(self.workdir, index, self.hosts[at:at + ADDRESSES_PER_SSHD])
                          for index, at in enumerate(range(0, num_hosts, ADDRESSES_PER_SSHD))]
+        if self.ipv6_host is not None:
+            if len(self._masters[-1].hosts) < ADDRESSES_PER_SSHD:
+                self._masters[-1].hosts.append(self.ipv6_host)
+            else:
+                self._masters.append(_Master(self.workdir, len(self._masters),
+                                             [self.ipv6_host]))
 
     def __repr__(self) -> str:
         state = "running" if self.is_running() else "stopped"
@@ -321,7 +330,8 @@ class _Master:
     def launch(self, sshd: str, port: int, shared_config: list[str]) -> None:
         if os.path.exists(self.pid_path):
             os.unlink(self.pid_path)  # left by an sshd that was killed
-        lines = [f"ListenAddress {host}:{port}" for host in self.hosts]
+        lines = [f"ListenAddress [{host}]:{port}" if ":" in host
+                 else f"ListenAddress {host}:{port}" for host in self.hosts]
         lines += [f"PidFile {_quoted(self.pid_path)}", *shared_config]
         with open(self.config_path, "w") as config:
             config.write("\n".join(lines) + "\n")
