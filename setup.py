@@ -30,7 +30,7 @@ setup(
     license="LGPL-2.1-only",
     packages=find_packages(include=["pssh", "pssh.*"]),
     python_requires=">=3.9",
-    install_requires=["ssh2-python>=1.0.0", "gevent>=21.1"],
+    install_requires=["ssh2-python>=1.0.0", "ssh-python>=1.2.0", "gevent>=21.1"],
     classifiers=[
         "Development Status :: 3 - Alpha",
         "Intended Audience :: Developers",
