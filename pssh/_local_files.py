@@ -113,8 +113,8 @@ def read_chunks(path: str, size: int = CHUNK_SIZE) -> Iterator[bytes]:
 def local_tree(root: str) -> tuple[list[str], list[str]]:
     """The directories and files under ``root``, as paths relative to it, parents first.
 
-    Symbolic links to files count as files; links to directories are skipped (and
-    logged), so a link loop cannot recurse forever.
+    Symbolic links to files count as files; links to directories and broken links are
+    skipped (and logged), so a link loop cannot recurse forever.
     """
     def walk() -> tuple[list[str], list[str]]:
         dirs: list[str] = []
@@ -127,7 +127,11 @@ def local_tree(root: str) -> tuple[list[str], list[str]]:
                 subdirs.remove(name)
             subdirs.sort()
             dirs.extend(os.path.join(prefix, name) for name in subdirs)
-            files.extend(os.path.join(prefix, name) for name in sorted(names))
+            for name in sorted(names):
+                if not os.path.exists(os.path.join(top, name)):
+                    logger.warning("Not copying %s: a broken link", os.path.join(top, name))
+                    continue
+                files.append(os.path.join(prefix, name))
         return dirs, files
     return off_hub(walk)
 

@@ -656,6 +656,18 @@ def test_recursive_upload_skips_links_to_directories(methods, client, tmp_path):
     assert sorted(os.listdir(tmp_path / "remote")) == ["real"]
 
 
+def test_recursive_upload_skips_broken_links(methods, client, tmp_path, caplog):
+    upload, _ = methods
+    source = tmp_path / "src"
+    _write(source / "file.txt", b"real file\n")
+    os.symlink(source / "missing", source / "broken")
+
+    getattr(client, upload)(str(source), str(tmp_path / "remote"), recurse=True)
+
+    assert sorted(os.listdir(tmp_path / "remote")) == ["file.txt"]
+    assert "broken link" in caplog.text
+
+
 # --- what the parallel methods return ----------------------------------------------------
 
 def test_parallel_copies_return_waitable_results_in_host_order(parallel, tmp_path):
