@@ -7,7 +7,7 @@ from typing import Any
 
 from .exceptions import PKeyFileError
 
-__all__ = ["check_port", "check_pkey", "check_hosts", "check_count"]
+__all__ = ["check_port", "check_pkey", "check_hosts", "check_count", "check_buffer_limit"]
 
 
 def check_port(port: Any, host: str | None = None) -> int:
@@ -23,6 +23,15 @@ def check_count(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{name} must be an integer >= 0, not {value!r}")
     return value
+
+
+def check_buffer_limit(limit: Any) -> int | None:
+    """Return ``limit`` if it is a positive integer or ``None``, else raise ``ValueError``."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                              or limit < 1):
+        raise ValueError(f"buffer_limit must be a number of bytes >= 1, or None for no "
+                         f"limit, not {limit!r}")
+    return limit
 
 
 def check_pkey(pkey: str | bytes | os.PathLike[str] | None,

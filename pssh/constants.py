@@ -5,3 +5,7 @@ DEFAULT_RETRIES = 3
 
 RETRY_DELAY = 5
 """Seconds between connection attempts."""
+
+DEFAULT_BUFFER_LIMIT = 32 * 1024 * 1024
+"""Bytes of complete, unread lines one stream of one host may hold before pssh stops
+reading that stream (the remote command then waits; nothing is dropped)."""

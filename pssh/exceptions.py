@@ -8,6 +8,8 @@ classes are grouped by what a caller can do about them:
   :class:`NoIPv6AddressFoundError`, :class:`ProxyError` are kinds of it);
 - cannot authenticate: :class:`AuthenticationError` (:class:`PKeyFileError` is one kind);
 - ran out of time: :class:`Timeout`;
+- unread output filled its buffer while waiting for a command to end:
+  :class:`BufferFullError`;
 - the session or channel failed after connecting: :class:`SessionError` (:class:`ShellError`);
 - file copy failed: :class:`SFTPError` (:class:`SFTPIOError`), :class:`SCPError`;
 - the call itself was wrong: :class:`HostArgumentError`, :class:`HostConfigError`,
@@ -23,7 +25,8 @@ from typing import Any
 
 __all__ = [
     "SSHError", "ConnectionError", "UnknownHostError", "NoIPv6AddressFoundError", "ProxyError",
-    "AuthenticationError", "PKeyFileError", "Timeout", "SessionError", "ShellError",
+    "AuthenticationError", "PKeyFileError", "Timeout", "BufferFullError", "SessionError",
+    "ShellError",
     "SFTPError", "SFTPIOError", "SCPError", "HostArgumentError", "HostConfigError",
     "InvalidAPIUseError",
     # parallel-ssh 1.x spellings
@@ -89,6 +92,12 @@ class Timeout(SSHError):
         super().__init__(message, *args, host=host, port=port)
         self.finished_output = finished_output if finished_output is not None else []
         self.unfinished_output = unfinished_output if unfinished_output is not None else []
+
+
+class BufferFullError(SSHError):
+    """A host's unread output reached its buffer limit while the caller waited for the
+    command to end: read the output (or ``join`` with ``consume_output=True``), or run
+    the command with a larger ``buffer_limit``. Nothing was dropped."""
 
 
 class SessionError(SSHError):

@@ -11,8 +11,15 @@ client's memory (the remote side sees back-pressure; nothing is dropped).
 
 Each read from the channel takes everything available on both streams, so reading
 stdout never stalls a command that writes a lot to stderr: the stderr bytes go to their
-own buffer and wait there. Splitting into lines is linear in the bytes received: each
-chunk is split once, and only a trailing partial line is kept back.
+own buffer and wait there, up to the buffer limit (``buffer_limit`` of ``run_command``,
+32 MiB by default). A stream whose buffer holds that many bytes of complete, unread
+lines is not read from the channel any more until some are taken, so the remote command
+waits on SSH flow control; nothing is dropped. Waiting for the command's end (``join``
+without ``consume_output``, ``wait_finished``) cannot finish then, and raises
+:class:`~pssh.exceptions.BufferFullError` instead of waiting forever.
+
+Splitting into lines is linear in the bytes received: each chunk is split once, and only
+a trailing partial line is kept back.
 
 This module knows nothing of ssh2 or gevent: an engine (``pssh.clients.native``) hands
 ``HostOutput`` a reader object that fills the buffers.
@@ -26,7 +33,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._deadline import deadline_after
-from .exceptions import SSHError, Timeout
+from .constants import DEFAULT_BUFFER_LIMIT
+from .exceptions import BufferFullError, SSHError, Timeout
 
 if TYPE_CHECKING:
     from .clients.base.single import BaseSSHClient
@@ -37,11 +45,22 @@ host_logger = logging.getLogger("pssh.host_logger")
 
 
 class LineBuffer:
-    """Bytes received on one stream, split into complete lines plus a trailing partial."""
+    """Bytes received on one stream, split into complete lines plus a trailing partial.
 
-    def __init__(self) -> None:
+    :param limit: bytes of complete lines (newlines included) at which :meth:`full`
+        turns true; ``None`` for no limit. A partial line never counts, so a line longer
+        than the limit can still be completed.
+    """
+
+    def __init__(self, limit: int | None = DEFAULT_BUFFER_LIMIT) -> None:
         self._lines: deque[bytes] = deque()
         self._partial = bytearray()
+        self._size = 0
+        self.limit = limit
+
+    def full(self) -> bool:
+        """Whether the complete lines held have reached the limit: read no more now."""
+        return self.limit is not None and self._size >= self.limit
 
     def feed(self, data: bytes) -> None:
         """Add a chunk of received bytes."""
@@ -56,6 +75,7 @@ class LineBuffer:
         else:
             complete = data[:last_newline]
         self._lines.extend(complete.split(b"\n"))
+        self._size += len(complete) + 1
         self._partial += data[last_newline + 1:]
 
     def has_lines(self) -> bool:
@@ -65,6 +85,7 @@ class LineBuffer:
     def pop_line(self) -> bytes:
         """The oldest complete line, without its line ending."""
         line = self._lines.popleft()
+        self._size -= len(line) + 1
         return line[:-1] if line.endswith(b"\r") else line
 
     def take_partial(self) -> bytes | None:
@@ -78,10 +99,11 @@ class LineBuffer:
     def discard_lines(self) -> None:
         """Forget the complete lines, keeping a trailing partial one."""
         self._lines.clear()
+        self._size = 0
 
     def discard(self) -> None:
         """Forget everything buffered."""
-        self._lines.clear()
+        self.discard_lines()
         self._partial = bytearray()
 
 
@@ -198,6 +220,38 @@ class HostOutput:
         if host_logger.isEnabledFor(logging.INFO):
             host_logger.info("[%s]\t%s", self.alias or self.host, line)
         return line
+
+    def wait_done(self, deadline: float | None, consume: bool = False) -> None:
+        """Read output until the command has ended and its channel closed.
+
+        What ``join`` and ``wait_finished`` do for one host. The output read is kept
+        (or, with ``consume``, dropped as it comes).
+
+        :raises Timeout: ``deadline`` passed first.
+        :raises BufferFullError: without ``consume``, a stream's unread output reached its
+            buffer limit, so the command cannot end before somebody reads it.
+        :raises SSHError: the connection failed.
+        """
+        reader = self.buffers
+        if reader is None:
+            return
+        while not reader.is_done():
+            if not consume:
+                self._check_room(reader)
+            reader.fill(deadline)
+            if consume:
+                self.consume(final=False)
+
+    def _check_room(self, reader: OutputReader) -> None:
+        for name, buffer in (("stdout", reader.stdout), ("stderr", reader.stderr)):
+            if buffer.full():
+                port = self.client.port if self.client is not None else None
+                raise BufferFullError(
+                    f"{name} of {self.alias or self.host} holds {buffer.limit} bytes of "
+                    f"unread output, its buffer limit, so the command waits until they are "
+                    f"read: iterate host_out.{name}, join with consume_output=True, or pass "
+                    f"run_command a larger buffer_limit (None for no limit)",
+                    host=self.host, port=port)
 
     def consume(self, final: bool = True) -> None:
         """Drop buffered output, logging each line to the host logger if it is enabled.

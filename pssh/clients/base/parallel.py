@@ -22,9 +22,9 @@ from gevent.pool import Pool
 
 from ..._commands import format_host_command
 from ..._deadline import check_timeout, deadline_after
-from ..._validate import check_count, check_hosts, check_pkey, check_port
-from ...constants import DEFAULT_RETRIES, RETRY_DELAY
-from ...exceptions import HostArgumentError, ShellError, SSHError, Timeout
+from ..._validate import check_buffer_limit, check_count, check_hosts, check_pkey, check_port
+from ...constants import DEFAULT_BUFFER_LIMIT, DEFAULT_RETRIES, RETRY_DELAY
+from ...exceptions import BufferFullError, HostArgumentError, ShellError, SSHError, Timeout
 from ...output import HostOutput
 from .shell import InteractiveShell
 from .single import BaseSSHClient
@@ -117,8 +117,8 @@ class BaseParallelSSHClient:
     def run_command(self, command: str, sudo: bool = False, user: str | None = None,
                     stop_on_errors: bool = True, use_pty: bool = False,
                     host_args: Any = None, shell: str | None = None, encoding: str = "utf-8",
-                    read_timeout: float | None = None, return_list: Any = None,
-                    ) -> list[HostOutput]:
+                    read_timeout: float | None = None, return_list: Any = None, *,
+                    buffer_limit: int | None = DEFAULT_BUFFER_LIMIT) -> list[HostOutput]:
         """Start ``command`` on every host; return one output per host, in host order.
 
         Returns once every command has started (or its host failed).
@@ -135,18 +135,23 @@ class BaseParallelSSHClient:
         :param encoding: how to decode output lines.
         :param read_timeout: seconds one iteration of a host's output may take.
         :param return_list: ignored; output is always a list (kept for old scripts).
+        :param buffer_limit: bytes of unread output each stream of each host may hold
+            before pssh stops reading it and that command waits (see
+            :mod:`pssh.output`); ``None`` for no limit, as in parallel-ssh.
         :raises HostArgumentError: ``host_args`` has fewer entries than there are hosts.
+        :raises ValueError: ``buffer_limit`` is not a positive integer or ``None``.
         :raises SSHError: with ``stop_on_errors``, the first host's failure.
         """
         if return_list is not None:
             warnings.warn("run_command's return_list does nothing: output is always a "
                           "list; drop the argument", DeprecationWarning, stacklevel=2)
         check_timeout(read_timeout, "read_timeout")
+        check_buffer_limit(buffer_limit)
         commands = self._host_commands(command, host_args)
         pool = Pool(self.pool_size)
         self.cmds = [spawn_with_result(pool, self._run_on_host, position, host,
                                        commands[position], sudo, user, use_pty, shell,
-                                       encoding, read_timeout)
+                                       encoding, read_timeout, buffer_limit)
                      for position, host in enumerate(self._hosts)]
         gevent.joinall(self.cmds, raise_error=False)
         output = [self._output_of(result, position, stop_on_errors, encoding, read_timeout)
@@ -166,10 +171,11 @@ class BaseParallelSSHClient:
 
     def _run_on_host(self, position: int, host: str, command: str, sudo: bool,
                      user: str | None, use_pty: bool, shell: str | None, encoding: str,
-                     read_timeout: float | None) -> HostOutput:
+                     read_timeout: float | None, buffer_limit: int | None) -> HostOutput:
         client = self._client_for(position, host)
         return client.run_command(command, sudo=sudo, user=user, use_pty=use_pty,
-                                  shell=shell, encoding=encoding, read_timeout=read_timeout)
+                                  shell=shell, encoding=encoding, read_timeout=read_timeout,
+                                  buffer_limit=buffer_limit)
 
     def _output_of(self, result: AsyncResult, position: int, stop_on_errors: bool,
                    encoding: str, read_timeout: float | None) -> HostOutput:
@@ -379,6 +385,9 @@ class BaseParallelSSHClient:
         :raises Timeout: ``timeout`` passed first. ``finished_output`` and
             ``unfinished_output`` on the exception list the outputs; everything read so
             far stays readable, and ``join`` may be called again.
+        :raises BufferFullError: without ``consume_output``, a host's unread output
+            reached its ``buffer_limit`` (raised once the other hosts are done); read
+            that host's output and ``join`` again.
         """
         check_timeout(timeout, "join timeout")
         output = self._last_output if output is None else output
@@ -388,6 +397,10 @@ class BaseParallelSSHClient:
         waiting = [gevent.spawn(_wait_one, host_out, deadline, consume_output)
                    for host_out in output]
         gevent.joinall(waiting, raise_error=False)
+        full = [greenlet.value for greenlet in waiting
+                if isinstance(greenlet.value, BufferFullError)]
+        if full:
+            raise full[0]
         unfinished = [host_out for host_out, greenlet in zip(output, waiting)
                       if not greenlet.value]
         if unfinished:
@@ -458,18 +471,16 @@ def _run_in_shell(shell: InteractiveShell, commands: list[str]) -> None:
         shell.run(command)
 
 
-def _wait_one(host_out: HostOutput, deadline: float | None, consume: bool) -> bool:
-    """Read one host's output until its command ends; False if ``deadline`` passed."""
-    reader = host_out.buffers
-    if reader is None:
-        return True
+def _wait_one(host_out: HostOutput, deadline: float | None,
+              consume: bool) -> bool | BufferFullError:
+    """Read one host's output until its command ends; False if ``deadline`` passed, the
+    error if the host's unread output filled its buffer first."""
     try:
-        while not reader.is_done():
-            reader.fill(deadline)
-            if consume:
-                host_out.consume(final=False)
+        host_out.wait_done(deadline, consume)
     except Timeout:
         return False
+    except BufferFullError as exc:
+        return exc
     except SSHError as exc:
         logger.error("Host %s failed while waiting: %s", host_out.host, exc)
         host_out.exception = exc

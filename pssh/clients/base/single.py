@@ -19,8 +19,8 @@ from gevent import socket
 
 from ..._commands import wrap_command
 from ..._deadline import check_timeout, deadline_after, time_left
-from ..._validate import check_count, check_pkey, check_port
-from ...constants import DEFAULT_RETRIES, RETRY_DELAY
+from ..._validate import check_buffer_limit, check_count, check_pkey, check_port
+from ...constants import DEFAULT_BUFFER_LIMIT, DEFAULT_RETRIES, RETRY_DELAY
 from ...exceptions import (
     AuthenticationError,
     ConnectionError,
@@ -295,8 +295,16 @@ class BaseSSHClient:
         raise NotImplementedError
 
     def wait_finished(self, host_output: HostOutput, timeout: float | None = None) -> None:
-        """Wait until the command of ``host_output`` has ended and its channel closed."""
-        raise NotImplementedError
+        """Wait until the command of ``host_output`` has ended and its channel closed.
+
+        Output is kept for reading; ``exit_code`` is set afterwards.
+
+        :raises Timeout: ``timeout`` seconds passed first; the command keeps running,
+            output read so far stays readable, and this may be called again.
+        :raises BufferFullError: a stream's unread output reached its buffer limit, so the
+            command cannot end before it is read.
+        """
+        host_output.wait_done(deadline_after(check_timeout(timeout)))
 
     # -- commands -------------------------------------------------------------------------
 
@@ -313,8 +321,8 @@ class BaseSSHClient:
 
     def run_command(self, command: str, sudo: bool = False, user: str | None = None,
                     use_pty: bool = False, shell: str | None = None, encoding: str = "utf-8",
-                    timeout: float | None = None, read_timeout: float | None = None,
-                    ) -> HostOutput:
+                    timeout: float | None = None, read_timeout: float | None = None, *,
+                    buffer_limit: int | None = DEFAULT_BUFFER_LIMIT) -> HostOutput:
         """Start ``command`` on the host and return its :class:`~pssh.output.HostOutput`.
 
         Returns once the command has started; its output is read lazily from the
@@ -329,14 +337,20 @@ class BaseSSHClient:
         :param timeout: seconds for opening the channel and starting the command;
             defaults to the client's ``timeout``.
         :param read_timeout: seconds one iteration of the output may take.
+        :param buffer_limit: bytes of unread output each stream may hold before pssh
+            stops reading it and the command waits (see :mod:`pssh.output`); ``None``
+            for no limit, as in parallel-ssh.
         :raises SessionError: the channel could not be opened or the command not started.
         :raises Timeout: starting took longer than ``timeout``.
+        :raises ValueError: ``buffer_limit`` is not a positive integer or ``None``.
         """
         check_timeout(read_timeout, "read_timeout")
+        check_buffer_limit(buffer_limit)
         start_timeout = check_timeout(timeout) if timeout is not None else self.timeout
         full_command = wrap_command(command, sudo=sudo, user=user, shell=shell)
         channel, reader, stdin = self._execute(full_command, use_pty,
                                                deadline_after(start_timeout))
+        reader.stdout.limit = reader.stderr.limit = buffer_limit
         output = HostOutput(self.host, channel, stdin, self, alias=self.alias,
                             encoding=encoding, read_timeout=read_timeout, buffers=reader)
         output.fully_qualified_command = full_command

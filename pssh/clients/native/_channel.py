@@ -83,20 +83,26 @@ class ChannelReader:
 
     def _read_available(self) -> bool:
         """Read both streams until neither has data or ``FILL_LIMIT`` bytes came;
-        True if anything arrived or the channel reached EOF."""
+        True if anything arrived or the channel reached EOF.
+
+        A stream whose buffer is full is left unread: libssh2 keeps what has arrived of
+        it and stops opening the channel window, so the remote command waits.
+        """
         channel = self._channel
         taken = 0
         while taken < FILL_LIMIT:
-            size, data = channel.read(READ_SIZE)
-            if size > 0:
-                self.stdout.feed(data)
-                taken += size
-                continue
-            size_err, data_err = channel.read_stderr(READ_SIZE)
-            if size_err > 0:
-                self.stderr.feed(data_err)
-                taken += size_err
-                continue
+            if not self.stdout.full():
+                size, data = channel.read(READ_SIZE)
+                if size > 0:
+                    self.stdout.feed(data)
+                    taken += size
+                    continue
+            if not self.stderr.full():
+                size_err, data_err = channel.read_stderr(READ_SIZE)
+                if size_err > 0:
+                    self.stderr.feed(data_err)
+                    taken += size_err
+                    continue
             break
         if channel.eof():
             self._eof = True

@@ -32,12 +32,11 @@ from ssh2.session import (
     Session,
 )
 
-from ..._deadline import check_timeout, deadline_after, time_left
+from ..._deadline import deadline_after, time_left
 from ..._local_files import check_local_source
 from ..._validate import check_pkey, check_port
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
 from ...exceptions import ConnectionError, ProxyError, SessionError, SFTPError, SSHError, Timeout
-from ...output import HostOutput
 from ..base.single import BaseSSHClient, SocketHandle, _Retryable
 from ._channel import ChannelReader, Stdin
 from ._proxy import Bastion
@@ -381,21 +380,6 @@ class SSHClient(BaseSSHClient):
         """Write all of ``data`` with ``write_func``, resuming partial writes."""
         self._write_all(write_func, data, deadline=deadline_after(self.timeout),
                         action="writing")
-
-    def wait_finished(self, host_output: HostOutput, timeout: float | None = None) -> None:
-        """Wait until the command has ended and its channel closed.
-
-        Output is kept for reading; ``exit_code`` is set afterwards.
-
-        :raises Timeout: ``timeout`` seconds passed first; the command keeps running and
-            this may be called again.
-        """
-        deadline = deadline_after(check_timeout(timeout))
-        reader = host_output.buffers
-        if reader is None:
-            return
-        while not reader.is_done():
-            reader.fill(deadline)
 
     def finished(self, channel: Any) -> bool:
         """Whether the remote command has sent EOF on ``channel``."""

@@ -139,8 +139,8 @@ class ChannelReader:
         return taken
 
     def _read(self, is_stderr: bool, buffer: LineBuffer) -> int:
-        if self._ended[is_stderr]:
-            return 0
+        if self._ended[is_stderr] or buffer.full():
+            return 0  # a full buffer: libssh keeps the rest and holds the window shut
         try:
             size, data = self._channel.read_nonblocking(READ_SIZE, is_stderr)
         except EOF:

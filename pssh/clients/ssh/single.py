@@ -43,10 +43,9 @@ from ssh.key import (
 )
 from ssh.session import SSH_AUTH_INFO, SSH_AUTH_SUCCESS, Session
 
-from ..._deadline import check_timeout, deadline_after
+from ..._deadline import deadline_after
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
 from ...exceptions import AuthenticationError, ConnectionError, SessionError, SSHError, Timeout
-from ...output import HostOutput
 from ..base.single import BaseSSHClient, SocketHandle, _Retryable
 from ._channel import ChannelReader, CommandEnded, Stdin, exit_status, write_all
 from ._limits import check_cert_file, check_libssh_options, not_supported
@@ -475,21 +474,6 @@ class SSHClient(BaseSSHClient):
         if not isinstance(channel, Channel) or getattr(write_func, "__name__", "") != "write":
             raise TypeError(f"eagain_write takes a channel's write method, not {write_func!r}")
         self._write_stdin(channel, data)
-
-    def wait_finished(self, host_output: HostOutput, timeout: float | None = None) -> None:
-        """Wait until the command has ended: all output arrived and the exit status too.
-
-        Output is kept for reading; ``exit_code`` is set afterwards.
-
-        :raises Timeout: ``timeout`` seconds passed first; the command keeps running,
-            output read so far stays readable, and this may be called again.
-        """
-        deadline = deadline_after(check_timeout(timeout))
-        reader = host_output.buffers
-        if reader is None:
-            return
-        while not reader.is_done():
-            reader.fill(deadline)
 
     def finished(self, channel: Any) -> bool:
         """Whether the remote command has sent EOF on ``channel``."""

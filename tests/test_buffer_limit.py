@@ -1,0 +1,151 @@
+"""The per-stream buffer limit on unread output, against the real sshd, on both engines.
+
+A stream whose unread complete lines reach ``buffer_limit`` is no longer read from the
+channel, so the remote command waits (SSH flow control) and nothing is dropped. Waiting
+for the command's end without reading then raises ``BufferFullError``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from pssh.clients import native
+from pssh.clients import ssh as libssh
+from pssh.constants import DEFAULT_BUFFER_LIMIT
+from pssh.exceptions import BufferFullError, Timeout
+
+ENGINES = [pytest.param(native, id="native"), pytest.param(libssh, id="libssh")]
+LIMIT = 64 * 1024
+LINES = 100_000  # `seq 100000` prints 588,895 bytes: nine times LIMIT
+MANY_LINES = 2_000_000  # 14.9 MB: more than the SSH window and the socket buffers hold
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request):
+    return request.param
+
+
+@pytest.fixture
+def parallel(engine, hosts, client_kwargs):
+    client = engine.ParallelSSHClient(hosts[:2], **client_kwargs)
+    yield client
+    client.disconnect()
+
+
+@pytest.fixture
+def single(engine, hosts, client_kwargs):
+    client = engine.SSHClient(hosts[0], **client_kwargs)
+    yield client
+    client.disconnect()
+
+
+def _numbers(lines):
+    return [int(line) for line in lines]
+
+
+def test_join_raises_when_unread_output_fills_the_buffer_and_loses_nothing(parallel):
+    output = parallel.run_command(f"seq {LINES}", buffer_limit=LIMIT)
+
+    with pytest.raises(BufferFullError) as caught:
+        parallel.join(output, timeout=20)
+
+    error = caught.value
+    assert error.host in parallel.hosts
+    assert "stdout" in str(error) and str(LIMIT) in str(error)
+    assert "consume_output=True" in str(error)
+    for host_out in output:  # every line is still there, in order
+        assert _numbers(host_out.stdout) == list(range(1, LINES + 1))
+        assert host_out.exit_code == 0
+    parallel.join(output, timeout=20)  # nothing left to wait for
+
+
+def test_a_full_stream_makes_the_remote_command_wait(parallel, tmp_path):
+    marker = tmp_path / "done"
+    command = f"seq {MANY_LINES} >&2; touch {marker}"
+    output = parallel.run_command(command, buffer_limit=LIMIT, read_timeout=2)
+    host_out = output[0]
+
+    # Reading stdout makes pssh pull the channel, but stderr stops at the limit and the
+    # command blocks writing it: stdout never ends and the marker never appears.
+    with pytest.raises(Timeout):
+        list(host_out.stdout)
+    assert not marker.exists()
+    assert host_out.exit_code is None
+    reader = host_out.buffers
+    assert reader.stderr.full()
+    assert reader.stderr._size < LIMIT + 1024 * 1024  # at most one fill past the limit
+
+    assert _numbers(host_out.stderr) == list(range(1, MANY_LINES + 1))
+    assert marker.exists()
+    assert list(host_out.stdout) == []
+    assert host_out.exit_code == 0
+    parallel.join(output, consume_output=True, timeout=20)
+
+
+def test_join_consuming_output_is_not_limited(parallel):
+    output = parallel.run_command(f"seq {LINES}; seq {LINES} >&2", buffer_limit=LIMIT)
+
+    parallel.join(output, consume_output=True, timeout=20)
+
+    assert [host_out.exit_code for host_out in output] == [0, 0]
+
+
+def test_reading_as_it_arrives_is_not_limited(parallel):
+    output = parallel.run_command(f"seq {LINES}", buffer_limit=LIMIT)
+
+    for host_out in output:
+        assert _numbers(host_out.stdout) == list(range(1, LINES + 1))
+        assert host_out.exit_code == 0
+
+
+def test_no_limit_keeps_everything_for_join(parallel):
+    output = parallel.run_command(f"seq {LINES}; seq {LINES} >&2", buffer_limit=None)
+
+    parallel.join(output, timeout=20)
+
+    for host_out in output:
+        assert host_out.exit_code == 0
+        assert len(list(host_out.stdout)) == LINES
+        assert len(list(host_out.stderr)) == LINES
+
+
+def test_the_default_limit_holds_ordinary_output_for_join(parallel):
+    assert DEFAULT_BUFFER_LIMIT == 32 * 1024 * 1024
+    output = parallel.run_command(f"seq {LINES}")
+
+    parallel.join(output, timeout=20)
+
+    assert [len(list(host_out.stdout)) for host_out in output] == [LINES, LINES]
+
+
+def test_a_line_longer_than_the_limit_is_kept_whole(parallel):
+    width = 3 * LIMIT
+    output = parallel.run_command(f"head -c {width} /dev/zero | tr '\\0' x; echo; echo end",
+                                  buffer_limit=LIMIT)
+
+    host_out = output[0]
+    assert [len(line) for line in host_out.stdout] == [width, 3]
+    assert host_out.exit_code == 0
+
+
+def test_wait_finished_raises_on_a_full_buffer(single):
+    host_out = single.run_command(f"seq {LINES}", buffer_limit=LIMIT)
+
+    with pytest.raises(BufferFullError) as caught:
+        single.wait_finished(host_out, timeout=20)
+
+    assert caught.value.host == single.host
+    assert _numbers(host_out.stdout) == list(range(1, LINES + 1))
+    single.wait_finished(host_out, timeout=20)
+    assert host_out.exit_code == 0
+
+
+@pytest.mark.parametrize("limit", [0, -1, True, 1.5, "1024"])
+def test_a_bad_limit_is_refused_before_anything_runs(limit, parallel, single, tmp_path):
+    marker = tmp_path / "ran"
+    for client in (parallel, single):
+        with pytest.raises(ValueError, match="buffer_limit"):
+            client.run_command(f"touch {marker}", buffer_limit=limit)
+    assert not os.path.exists(marker)
