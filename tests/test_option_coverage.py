@@ -418,3 +418,27 @@ def test_alias_on_failed_host_output_and_on_shells(engine, hosts, client_kwargs,
             shell.run("true")
         assert shell.output.alias == "shell-host"
     client.disconnect()
+
+
+@pytest.mark.parametrize("setting", [{"cert_file": "/etc/hostname"}, {"gssapi_auth": True},
+                                     {"gssapi_server_identity": "host@REALM"},
+                                     {"gssapi_client_identity": "me@REALM"},
+                                     {"gssapi_delegate_credentials": True}])
+def test_native_client_refuses_libssh_only_host_config(setting, hosts, client_kwargs):
+    config = [HostConfig(), HostConfig(**setting)]
+
+    with pytest.raises(NotImplementedError, match="pssh.clients.ssh") as caught:
+        native.ParallelSSHClient(hosts[:2], host_config=config, **client_kwargs)
+
+    assert hosts[1] in str(caught.value)
+    assert next(iter(setting)) in str(caught.value)
+
+
+def test_native_client_accepts_libssh_only_settings_left_off(hosts, client_kwargs):
+    config = [HostConfig(gssapi_auth=False, gssapi_delegate_credentials=False)]
+    client = native.ParallelSSHClient(hosts[:1], host_config=config, **client_kwargs)
+    try:
+        output = client.run_command("echo ok")
+        assert list(output[0].stdout) == ["ok"]
+    finally:
+        client.disconnect()

@@ -186,7 +186,7 @@ class BaseParallelSSHClient:
         if stop_on_errors or not isinstance(error, (SSHError, ValueError, TypeError)):
             raise error
         host = self._hosts[position]
-        logger.error("Host %s failed: %s", host, error)
+        logger.error("Host %s failed: %s", self._alias(position) or host, error)
         client = self._host_clients.get((position, host))
         return HostOutput(host, None, None, client, alias=self._alias(position),
                           exception=error, encoding=encoding, read_timeout=read_timeout)
@@ -482,7 +482,7 @@ def _wait_one(host_out: HostOutput, deadline: float | None,
     except BufferFullError as exc:
         return exc
     except SSHError as exc:
-        logger.error("Host %s failed while waiting: %s", host_out.host, exc)
+        logger.error("Host %s failed while waiting: %s", host_out.alias or host_out.host, exc)
         host_out.exception = exc
     if consume:
         host_out.consume(final=True)

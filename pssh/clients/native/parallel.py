@@ -82,6 +82,7 @@ class ParallelSSHClient(BaseParallelSSHClient):
             check_pkey(entry.private_key, self.hosts[position])
             check_pkey(entry.proxy_pkey, self.hosts[position])
             check_no_agent_forwarding(entry.forward_ssh_agent, self.hosts[position])
+            _check_native_only(entry, self.hosts[position])
 
     def _host_settings(self, position: int) -> dict[str, Any]:
         settings: dict[str, Any] = {
@@ -139,3 +140,13 @@ class ParallelSSHClient(BaseParallelSSHClient):
         bastions, self._bastions = self._bastions, {}
         for bastion in bastions.values():
             bastion.close()
+
+
+def _check_native_only(entry: HostConfig, host: str) -> None:
+    """Refuse libssh-only settings instead of dropping them (parallel-ssh dropped them)."""
+    asked = sorted(name for name in _NOT_NATIVE if getattr(entry, name) not in (None, False))
+    if asked:
+        raise NotImplementedError(
+            f"HostConfig for host {host!r} sets {', '.join(asked)}, which this client "
+            f"(libssh2) cannot do: certificate and GSS-API authentication need "
+            f"pssh.clients.ssh.ParallelSSHClient, which takes the same arguments")
