@@ -84,6 +84,7 @@ class Workload:
     prepare: Callable[[LocalSSHD], None] = lambda server: None
     copy: tuple[str, str] | None = None  # copy workloads: (protocol, direction)
     run_timeout: float | None = None  # seconds before a run is killed, if below --run-timeout
+    phases: bool = False  # pool size = host count; the child times each phase
 
 
 def _copying_path(server: LocalSSHD) -> str:
@@ -139,6 +140,13 @@ WORKLOAD_LIST += [
              f"every host", lambda server: "", COPY_BYTES, (1, 10), (1, 10), (1,),
              _place_copy_source, (protocol, direction), run_timeout=90)
     for protocol in ("sftp", "scp") for direction in ("up", "down")]
+WORKLOAD_LIST.append(Workload(
+    "pool", "the libssh2 benchmark post's experiment: `cat` of the 26 KB file, pool size = "
+    "host count, timing commands started, commands finished and output read",
+    lambda server: f"cat {_copying_path(server)}",
+    _line_count(os.path.join(REPO, "COPYING")),
+    (1, 2, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100),
+    (1, 2, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100), (), _place_copying, phases=True))
 WORKLOADS_BY_NAME = {workload.name: workload for workload in WORKLOAD_LIST}
 
 
@@ -239,6 +247,7 @@ class Run:
     version: str = ""
     load_before: float = 0.0
     load_after: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)  # seconds from the start
 
 
 def _sshd_cpu_seconds(pids: list[int]) -> float:
@@ -289,8 +298,9 @@ def _child_args(case: Case, client: Client, server: LocalSSHD, pool_size: int) -
     args = {
         "hosts": server.hosts[:case.hosts], "port": server.port, "user": server.user,
         "pkey": server.pkey, "command": case.workload.command(server),
-        "expect_lines": case.workload.expect_lines, "pool_size": pool_size,
-        "timeout": CLIENT_TIMEOUT}
+        "expect_lines": case.workload.expect_lines,
+        "pool_size": case.hosts if case.workload.phases else pool_size,
+        "timeout": CLIENT_TIMEOUT, "phases": case.workload.phases}
     if case.workload.copy is not None:
         protocol, direction = case.workload.copy
         args["copy"] = {"protocol": protocol, "direction": direction, "source": COPY_SOURCE,
@@ -379,6 +389,7 @@ def _take_result(run: Run, client: Client, case: Case, stdout: str, stderr: str,
     run.ok, run.failed, run.errors = result["ok"], result["failed"], result["errors"]
     run.version = f"{result['library']} {result['version']}"
     run.rss_kb = result.get("rss_total_kb", run.rss_kb)
+    run.phases = result.get("phases", {})
 
 
 # -- the summary --------------------------------------------------------------------------

@@ -58,8 +58,14 @@ class Bench:
         self.ok = 0
         self.failed = 0
         self.errors: list[str] = []
+        self.phases: dict[str, float] = {}
         self.start_cpu = cpu_seconds()
         self.start = time.perf_counter()
+
+    def phase(self, name: str) -> None:
+        """Record that the phase ``name`` (``started``, ``finished``, ``read``) has ended
+        now; the pool workload reports these times."""
+        self.phases[name] = time.perf_counter() - self.start
 
     def check(self, host: str, exit_code: Any, lines: int,
               error: BaseException | str | None = None) -> None:
@@ -94,5 +100,5 @@ class Bench:
         result = {"wall": wall, "work_cpu": cpu_seconds() - self.start_cpu,
                   "start_cpu": self.start_cpu, "ok": self.ok, "failed": self.failed,
                   "errors": self.errors, "library": library, "version": version,
-                  "module_path": module_path, **extra}
+                  "module_path": module_path, "phases": self.phases, **extra}
         print(json.dumps(result), flush=True)

@@ -31,8 +31,13 @@ def main(library: str) -> None:
 
 def run(client: Any, args: dict[str, Any], bench: _common.Bench) -> None:
     output = client.run_command(args["command"], stop_on_errors=False)
+    if args["phases"]:  # the pool workload: wait for every command, then read
+        bench.phase("started")
+        client.join(output)
+        bench.phase("finished")
     counts = [_read_lines(host_out) for host_out in output]
     client.join(output, consume_output=True)
+    bench.phase("read")
     for host_out, (lines, error) in zip(output, counts):
         bench.check(host_out.host, host_out.exit_code, lines, error or host_out.exception)
 

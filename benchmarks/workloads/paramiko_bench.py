@@ -64,6 +64,12 @@ def copy(args: dict[str, Any], bench: _common.Bench) -> None:
 def run(args: dict[str, Any], bench: _common.Bench) -> None:
     with ThreadPoolExecutor(max_workers=args["pool_size"]) as pool:
         futures = [pool.submit(start, host, args) for host in args["hosts"]]
+    if args["phases"]:  # the pool workload: wait for every command, then read
+        bench.phase("started")
+        for future in futures:
+            if future.exception() is None:
+                future.result()[1].channel.recv_exit_status()
+        bench.phase("finished")
     for host, future in zip(args["hosts"], futures):
         try:
             exit_code, lines = read(*future.result())
@@ -71,6 +77,7 @@ def run(args: dict[str, Any], bench: _common.Bench) -> None:
             bench.check(host, None, 0, exc)
             continue
         bench.check(host, exit_code, lines)
+    bench.phase("read")
 
 
 def main() -> None:
