@@ -7,6 +7,7 @@ killed or stopped while a command runs.
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import socket
@@ -518,3 +519,13 @@ def test_stopped_server_read_timeout(sshd, hosts, client_kwargs):
     assert list(output.stdout) == ["done"]
     assert output.exit_code == 0
     client.disconnect()
+
+
+@pytest.mark.parametrize("module", ["pssh.clients.native", "pssh.clients.ssh"])
+def test_zero_timeout_is_a_timeout_not_a_connection_error(module, hosts, client_kwargs):
+    client_class = importlib.import_module(module).SSHClient
+
+    with pytest.raises(Timeout) as caught:
+        client_class(hosts[0], **{**client_kwargs, "timeout": 0})
+
+    assert caught.value.host == hosts[0]

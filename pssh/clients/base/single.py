@@ -182,7 +182,10 @@ class BaseSSHClient:
         family = stdlib_socket.AF_INET6 if self.ipv6_only else stdlib_socket.AF_UNSPEC
         for family_, type_, proto, _, address in self._resolve(family):
             sock = socket.socket(family_, type_, proto)
-            sock.settimeout(time_left(deadline))
+            left = time_left(deadline)
+            # A zero timeout would make the socket non-blocking: connect() would fail at
+            # once with EINPROGRESS instead of timing out.
+            sock.settimeout(left if left is None or left > 0 else 1e-9)
             try:
                 sock.connect(address)
             except BaseException as exc:
