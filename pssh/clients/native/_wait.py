@@ -32,6 +32,8 @@ from gevent.hub import Waiter, get_hub
 from ssh2.error_codes import LIBSSH2_ERROR_EAGAIN
 from ssh2.session import LIBSSH2_SESSION_BLOCK_INBOUND, LIBSSH2_SESSION_BLOCK_OUTBOUND
 
+from ..base._tcp import QuickAck
+
 __all__ = ["EAGAIN", "DeadlineExceeded", "SessionWaiter"]
 
 EAGAIN = LIBSSH2_ERROR_EAGAIN
@@ -72,6 +74,7 @@ class SessionWaiter:
         self.session = session
         self.fileno = fileno
         self._parked: set[_Parking] = set()
+        self._quick_ack = QuickAck(fileno)
 
     def call(self, func: Callable[..., Any], *args: Any, deadline: float | None = None) -> Any:
         """Call ``func(*args)`` until it returns something other than EAGAIN.
@@ -142,7 +145,10 @@ class SessionWaiter:
             raise DeadlineExceeded()
         hub = get_hub()
         parking = _Parking(Waiter(hub))
-        watcher = parking.watcher = hub.loop.io(self.fileno, self._wanted_events())
+        events = self._wanted_events()
+        if events & _READ:
+            self._quick_ack.request()  # see pssh.clients.base._tcp
+        watcher = parking.watcher = hub.loop.io(self.fileno, events)
         watcher.start(parking.wake, _SOCKET_READY)
         timer = None
         if left is not None:

@@ -56,6 +56,8 @@ from gevent.hub import Waiter, get_hub
 from ssh.error_codes import SSH_AGAIN
 from ssh.session import SSH_AUTH_AGAIN, SSH_READ_PENDING, SSH_WRITE_PENDING
 
+from ..base._tcp import QuickAck
+
 __all__ = ["SSH_AGAIN", "SSH_AUTH_AGAIN", "DeadlineExceeded", "SessionWaiter"]
 
 _TCP_INFO_LENGTH = 256
@@ -97,6 +99,7 @@ class SessionWaiter:
         self.session = session
         self.fileno = fileno
         self._parked: set[_Parking] = set()
+        self._quick_ack = QuickAck(fileno)
 
     def __repr__(self) -> str:
         return f"<SessionWaiter fd={self.fileno} parked={len(self._parked)}>"
@@ -201,7 +204,10 @@ class SessionWaiter:
             raise DeadlineExceeded()
         hub = get_hub()
         parking = _Parking(Waiter(hub))
-        watcher = parking.watcher = hub.loop.io(self.fileno, self._wanted_events())
+        events = self._wanted_events()
+        if events & _READ:
+            self._quick_ack.request()  # see pssh.clients.base._tcp
+        watcher = parking.watcher = hub.loop.io(self.fileno, events)
         watcher.start(parking.wake, _SOCKET_READY)
         timer = None
         if left is not None:
