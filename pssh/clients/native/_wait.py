@@ -7,7 +7,8 @@ Every libssh2 session runs non-blocking. A libssh2 call either completes or retu
 libssh2 waits to read, to write, or both. :meth:`SessionWaiter.call` then parks the
 calling greenlet on the session's socket in exactly those directions, with the time left
 until the caller's deadline, and retries when the socket is ready. Nothing here polls on
-an interval or sleeps.
+an interval or sleeps. The parking itself is shared with the libssh
+engine (``pssh.clients.base._wait``); what is libssh2's is below.
 
 One subtlety: several greenlets may wait on one session at once (two channels, or a
 keepalive beside a reader). A libssh2 call made for one channel drains the socket and
@@ -25,56 +26,20 @@ themselves.
 
 from __future__ import annotations
 
-import time
 from typing import Any, Callable
 
-from gevent.hub import Waiter, get_hub
 from ssh2.error_codes import LIBSSH2_ERROR_EAGAIN
 from ssh2.session import LIBSSH2_SESSION_BLOCK_INBOUND, LIBSSH2_SESSION_BLOCK_OUTBOUND
 
-from ..base._tcp import QuickAck
+from ..base._wait import READ, SIBLING, WRITE, BaseSessionWaiter, DeadlineExceeded
 
 __all__ = ["EAGAIN", "DeadlineExceeded", "SessionWaiter"]
 
 EAGAIN = LIBSSH2_ERROR_EAGAIN
 
-_READ = 1  # libev/libuv event bits, as gevent's io watchers take them
-_WRITE = 2
 
-# Why a parked greenlet was woken.
-_SOCKET_READY = "socket"
-_SIBLING = "sibling"
-_DEADLINE = "deadline"
-
-
-class DeadlineExceeded(Exception):
-    """The caller's deadline passed while waiting; clients turn it into ``Timeout``."""
-
-
-class _Parking:
-    """One parked greenlet; wakes it at most once, whoever asks first."""
-
-    __slots__ = ("waiter", "woken", "watcher")
-
-    def __init__(self, waiter: Waiter) -> None:
-        self.waiter = waiter
-        self.woken = False
-        self.watcher: Any = None
-
-    def wake(self, reason: str) -> None:
-        if not self.woken:
-            self.woken = True
-            self.waiter.switch(reason)
-
-
-class SessionWaiter:
+class SessionWaiter(BaseSessionWaiter):
     """Runs libssh2 calls on one non-blocking session, parking greenlets on EAGAIN."""
-
-    def __init__(self, session: Any, fileno: int) -> None:
-        self.session = session
-        self.fileno = fileno
-        self._parked: set[_Parking] = set()
-        self._quick_ack = QuickAck(fileno)
 
     def call(self, func: Callable[..., Any], *args: Any, deadline: float | None = None) -> Any:
         """Call ``func(*args)`` until it returns something other than EAGAIN.
@@ -112,70 +77,16 @@ class SessionWaiter:
 
         ``reason`` is why the caller last woke up (``None`` for a first attempt).
         """
-        if self._parked and (progressed or reason != _SIBLING):
+        if self._parked and (progressed or reason != SIBLING):
             self._wake_parked(stop_watching=False)
-
-    def wake_parked(self) -> None:
-        """Wake every parked greenlet to retry: something outside libssh2 changed what
-        they wait for (a tunnel's queue drained)."""
-        if self._parked:
-            self._wake_parked(stop_watching=False)
-
-    def release_all(self) -> None:
-        """Stop watching the socket and wake every parked greenlet to retry.
-
-        Called when the client drops the session; the woken greenlets' retries then fail
-        on the ended connection and report it instead of waiting for their deadlines.
-        """
-        self._wake_parked(stop_watching=True)
-
-    def _wake_parked(self, stop_watching: bool) -> None:
-        hub = get_hub()
-        for parking in list(self._parked):
-            if stop_watching and parking.watcher is not None:
-                parking.watcher.stop()
-            hub.loop.run_callback(parking.wake, _SIBLING)
-
-    def park(self, deadline: float | None) -> str:
-        """Park until the socket is ready in libssh2's direction, a sibling wakes us,
-        or ``deadline`` passes (then raise :class:`DeadlineExceeded`). Returns the reason.
-        """
-        left = None if deadline is None else deadline - time.monotonic()
-        if left is not None and left <= 0:
-            raise DeadlineExceeded()
-        hub = get_hub()
-        parking = _Parking(Waiter(hub))
-        events = self._wanted_events()
-        if events & _READ:
-            self._quick_ack.request()  # see pssh.clients.base._tcp
-        watcher = parking.watcher = hub.loop.io(self.fileno, events)
-        watcher.start(parking.wake, _SOCKET_READY)
-        timer = None
-        if left is not None:
-            timer = hub.loop.timer(left)
-            timer.start(parking.wake, _DEADLINE)
-        self._parked.add(parking)
-        try:
-            reason: str = parking.waiter.get()
-        finally:
-            self._parked.discard(parking)
-            parking.woken = True
-            watcher.stop()
-            watcher.close()
-            if timer is not None:
-                timer.stop()
-                timer.close()
-        if reason == _DEADLINE:
-            raise DeadlineExceeded()
-        return reason
 
     def _wanted_events(self) -> int:
         directions = self.session.block_directions()
         events = 0
         if directions & LIBSSH2_SESSION_BLOCK_INBOUND:
-            events |= _READ
+            events |= READ
         if directions & LIBSSH2_SESSION_BLOCK_OUTBOUND:
-            events |= _WRITE
+            events |= WRITE
         # EAGAIN without a direction happens when libssh2 has queued nothing for this
         # call yet; the next thing that can change that is incoming data.
-        return events or _READ
+        return events or READ

@@ -49,60 +49,21 @@ import fcntl
 import socket
 import sys
 import termios
-import time
 from typing import Any, Callable
 
-from gevent.hub import Waiter, get_hub
 from ssh.error_codes import SSH_AGAIN
 from ssh.session import SSH_AUTH_AGAIN, SSH_READ_PENDING, SSH_WRITE_PENDING
 
-from ..base._tcp import QuickAck
+from ..base._wait import READ, SIBLING, WRITE, BaseSessionWaiter, DeadlineExceeded
 
 __all__ = ["SSH_AGAIN", "SSH_AUTH_AGAIN", "DeadlineExceeded", "SessionWaiter"]
 
 _TCP_INFO_LENGTH = 256
 _BYTES_RECEIVED = slice(128, 136)  # struct tcp_info.tcpi_bytes_received, Linux >= 4.1
 
-_READ = 1  # libev/libuv event bits, as gevent's io watchers take them
-_WRITE = 2
 
-# Why a parked greenlet was woken.
-_SOCKET_READY = "socket"
-_SIBLING = "sibling"
-_DEADLINE = "deadline"
-
-
-class DeadlineExceeded(Exception):
-    """The caller's deadline passed while waiting; the client turns it into ``Timeout``."""
-
-
-class _Parking:
-    """One parked greenlet; wakes it at most once, whoever asks first."""
-
-    __slots__ = ("waiter", "woken", "watcher")
-
-    def __init__(self, waiter: Waiter) -> None:
-        self.waiter = waiter
-        self.woken = False
-        self.watcher: Any = None
-
-    def wake(self, reason: str) -> None:
-        if not self.woken:
-            self.woken = True
-            self.waiter.switch(reason)
-
-
-class SessionWaiter:
+class SessionWaiter(BaseSessionWaiter):
     """Runs libssh calls on one non-blocking session, parking greenlets on "again"."""
-
-    def __init__(self, session: Any, fileno: int) -> None:
-        self.session = session
-        self.fileno = fileno
-        self._parked: set[_Parking] = set()
-        self._quick_ack = QuickAck(fileno)
-
-    def __repr__(self) -> str:
-        return f"<SessionWaiter fd={self.fileno} parked={len(self._parked)}>"
 
     def call(self, func: Callable[..., Any], *args: Any, deadline: float | None = None,
              again: int = SSH_AGAIN) -> Any:
@@ -140,14 +101,14 @@ class SessionWaiter:
         """
         if not self._parked:
             return
-        if progressed or reason != _SIBLING or (
+        if progressed or reason != SIBLING or (
                 taken_before is not None and self.taken_bytes() != taken_before):
             self._wake_parked(stop_watching=False)
 
     def _taken_if_siblings_wait(self, reason: str | None) -> int | None:
         """:meth:`taken_bytes` when the next call's reading decides whether to wake the
         other parked greenlets (see :meth:`after_call`), else ``None``."""
-        return self.taken_bytes() if reason == _SIBLING and self._parked else None
+        return self.taken_bytes() if reason == SIBLING and self._parked else None
 
     def taken_bytes(self) -> int | None:
         """How many bytes libssh has taken from the socket so far, or ``None`` where the
@@ -180,61 +141,13 @@ class SessionWaiter:
         fcntl.ioctl(self.fileno, termios.FIONREAD, count, True)
         return count[0]
 
-    def release_all(self) -> None:
-        """Stop watching the socket and wake every parked greenlet to retry.
-
-        Called when the client drops the session; the woken greenlets' retries then fail
-        on the ended connection and report it instead of waiting for their deadlines.
-        """
-        self._wake_parked(stop_watching=True)
-
-    def _wake_parked(self, stop_watching: bool) -> None:
-        hub = get_hub()
-        for parking in list(self._parked):
-            if stop_watching and parking.watcher is not None:
-                parking.watcher.stop()
-            hub.loop.run_callback(parking.wake, _SIBLING)
-
-    def park(self, deadline: float | None) -> str:
-        """Park until the socket is ready in libssh's direction, a sibling wakes us,
-        or ``deadline`` passes (then raise :class:`DeadlineExceeded`). Returns the reason.
-        """
-        left = None if deadline is None else deadline - time.monotonic()
-        if left is not None and left <= 0:
-            raise DeadlineExceeded()
-        hub = get_hub()
-        parking = _Parking(Waiter(hub))
-        events = self._wanted_events()
-        if events & _READ:
-            self._quick_ack.request()  # see pssh.clients.base._tcp
-        watcher = parking.watcher = hub.loop.io(self.fileno, events)
-        watcher.start(parking.wake, _SOCKET_READY)
-        timer = None
-        if left is not None:
-            timer = hub.loop.timer(left)
-            timer.start(parking.wake, _DEADLINE)
-        self._parked.add(parking)
-        try:
-            reason: str = parking.waiter.get()
-        finally:
-            self._parked.discard(parking)
-            parking.woken = True
-            watcher.stop()
-            watcher.close()
-            if timer is not None:
-                timer.stop()
-                timer.close()
-        if reason == _DEADLINE:
-            raise DeadlineExceeded()
-        return reason
-
     def _wanted_events(self) -> int:
         flags = self.session.get_poll_flags()
         events = 0
         if flags & SSH_READ_PENDING:
-            events |= _READ
+            events |= READ
         if flags & SSH_WRITE_PENDING:
-            events |= _WRITE
+            events |= WRITE
         # No flag before libssh has polled its socket the first time; what it waits
         # for then is the server's first bytes.
-        return events or _READ
+        return events or READ
