@@ -23,8 +23,16 @@ from gevent.pool import Pool
 from ..._commands import format_host_command
 from ..._deadline import check_timeout, deadline_after
 from ..._validate import check_buffer_limit, check_count, check_hosts, check_pkey, check_port
+from ...config import HostConfig
 from ...constants import DEFAULT_BUFFER_LIMIT, DEFAULT_RETRIES, RETRY_DELAY
-from ...exceptions import BufferFullError, HostArgumentError, ShellError, SSHError, Timeout
+from ...exceptions import (
+    BufferFullError,
+    HostArgumentError,
+    HostConfigError,
+    ShellError,
+    SSHError,
+    Timeout,
+)
 from ...output import HostOutput
 from .shell import InteractiveShell
 from .single import BaseSSHClient
@@ -113,6 +121,18 @@ class BaseParallelSSHClient:
         return None
 
     # -- commands -----------------------------------------------------------------------
+
+    def _check_host_config(self) -> None:
+        """Refuse a ``host_config`` that is not one :class:`HostConfig` per host."""
+        config = self.host_config
+        if config is None:
+            return
+        if not isinstance(config, (list, tuple)) or not all(
+                isinstance(entry, HostConfig) for entry in config):
+            raise HostConfigError("host_config must be a list of HostConfig, one per host")
+        if len(config) != len(self.hosts):
+            raise HostConfigError(f"host_config has {len(config)} entries for "
+                                  f"{len(self.hosts)} hosts; give one per host")
 
     def run_command(self, command: str, sudo: bool = False, user: str | None = None,
                     stop_on_errors: bool = True, use_pty: bool = False,

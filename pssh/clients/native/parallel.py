@@ -9,7 +9,6 @@ from typing import Any
 from ..._validate import check_pkey, check_port
 from ...config import HostConfig
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
-from ...exceptions import HostConfigError
 from ..base.parallel import BaseParallelSSHClient
 from ._proxy import Bastion
 from .single import SSHClient, check_no_agent_forwarding
@@ -69,16 +68,8 @@ class ParallelSSHClient(BaseParallelSSHClient):
         self._check_host_config()
 
     def _check_host_config(self) -> None:
-        config = self.host_config
-        if config is None:
-            return
-        if not isinstance(config, (list, tuple)) or not all(
-                isinstance(entry, HostConfig) for entry in config):
-            raise HostConfigError("host_config must be a list of HostConfig, one per host")
-        if len(config) != len(self.hosts):
-            raise HostConfigError(f"host_config has {len(config)} entries for "
-                                  f"{len(self.hosts)} hosts; give one per host")
-        for position, entry in enumerate(config):
+        super()._check_host_config()
+        for position, entry in enumerate(self.host_config or []):
             check_pkey(entry.private_key, self.hosts[position])
             check_pkey(entry.proxy_pkey, self.hosts[position])
             check_no_agent_forwarding(entry.forward_ssh_agent, self.hosts[position])

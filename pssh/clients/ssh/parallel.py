@@ -8,7 +8,6 @@ from typing import Any
 from ..._validate import check_pkey
 from ...config import HostConfig
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
-from ...exceptions import HostConfigError
 from ..base.parallel import BaseParallelSSHClient, HostResult
 from ._limits import check_cert_file, check_libssh_options, not_supported
 from .single import SSHClient
@@ -78,17 +77,6 @@ class ParallelSSHClient(BaseParallelSSHClient):
         self.proxy_pkey = proxy_pkey
         self._check_host_config()
         self._check_hosts_settings()
-
-    def _check_host_config(self) -> None:
-        config = self.host_config
-        if config is None:
-            return
-        if not isinstance(config, (list, tuple)) or not all(
-                isinstance(entry, HostConfig) for entry in config):
-            raise HostConfigError("host_config must be a list of HostConfig, one per host")
-        if len(config) != len(self.hosts):
-            raise HostConfigError(f"host_config has {len(config)} entries for "
-                                  f"{len(self.hosts)} hosts; give one per host")
 
     def _check_hosts_settings(self) -> None:
         """Refuse, before anything connects, what no host's client could take."""
