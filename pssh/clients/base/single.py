@@ -197,6 +197,14 @@ class BaseSSHClient:
 
     def _resolve(self, family: int) -> list[tuple[Any, ...]]:
         try:
+            # An IP address needs no lookup: parse it here rather than hand it to gevent's
+            # resolver thread, which costs a thread switch each way per host.
+            return stdlib_socket.getaddrinfo(
+                self.host, self.port, family, stdlib_socket.SOCK_STREAM,
+                stdlib_socket.IPPROTO_TCP, stdlib_socket.AI_NUMERICHOST)
+        except stdlib_socket.gaierror:
+            pass  # a name, or an address of the wrong family
+        try:
             found = socket.getaddrinfo(self.host, self.port, family, stdlib_socket.SOCK_STREAM,
                                        stdlib_socket.IPPROTO_TCP)
         except stdlib_socket.gaierror as exc:
