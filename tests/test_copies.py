@@ -1214,8 +1214,13 @@ def test_stopped_server_times_out(direction, method, sshd, hosts, client_kwargs,
 
         stopped.extend(connection)
         _signal_all(stopped, signal.SIGSTOP)
+        began = time.monotonic()
+        results[0].wait(timeout=30)
+        took = time.monotonic() - began
         errors = _errors(results)
 
+        # The stalled call's timeout, then at most as long again closing its channel.
+        assert took < 2 * 2 + 1.5
         assert isinstance(errors[0], Timeout)
         assert errors[0].host == hosts[0]
         assert hosts[0] in str(errors[0])

@@ -358,9 +358,11 @@ class SSHClient(BaseSSHClient):
         return self._open("open_session", deadline=deadline, action="opening a channel")
 
     def _close_quietly(self, channel: Any) -> None:
-        """Close a channel on a best-effort basis with its own short deadline."""
+        """Close a channel on a best-effort basis with its own short deadline: at most
+        ``CLEANUP_TIMEOUT``, or the client's ``timeout`` if that is shorter."""
+        limit = CLEANUP_TIMEOUT if self.timeout is None else min(CLEANUP_TIMEOUT, self.timeout)
         try:
-            self._call(channel.close, deadline=deadline_after(CLEANUP_TIMEOUT),
+            self._call(channel.close, deadline=deadline_after(limit),
                        action="closing a channel")
         except SSHError as exc:
             logger.debug("%s", exc)
