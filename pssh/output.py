@@ -74,6 +74,10 @@ class LineBuffer:
             self._partial = bytearray()
         else:
             complete = data[:last_newline]
+        if b"\r" in complete:  # \r\n endings lose their \r here, once per chunk
+            complete = complete.replace(b"\r\n", b"\n")
+            if complete.endswith(b"\r"):
+                complete = complete[:-1]
         self._lines.extend(complete.split(b"\n"))
         self._size += len(complete) + 1
         self._partial += data[last_newline + 1:]
@@ -86,7 +90,16 @@ class LineBuffer:
         """The oldest complete line, without its line ending."""
         line = self._lines.popleft()
         self._size -= len(line) + 1
-        return line[:-1] if line.endswith(b"\r") else line
+        return line
+
+    def drain(self) -> Iterator[bytes]:
+        """Take the complete lines, oldest first, until none is left. A caller that stops
+        early leaves the lines it has not taken in the buffer."""
+        lines = self._lines
+        while lines:
+            line = lines.popleft()
+            self._size -= len(line) + 1
+            yield line
 
     def take_partial(self) -> bytes | None:
         """The bytes after the last newline, once the stream has ended; ``None`` if none."""
@@ -193,9 +206,14 @@ class HostOutput:
             return
         buffer = reader.stderr if stderr else reader.stdout
         deadline = deadline_after(self.read_timeout)
+        encoding = self.encoding
         while True:
-            while buffer.has_lines():
-                yield self._emit(buffer.pop_line())
+            if host_logger.isEnabledFor(logging.INFO):
+                for raw in buffer.drain():
+                    yield self._emit(raw)
+            else:  # the common case, kept lean: this loop runs once per output line
+                for raw in buffer.drain():
+                    yield raw.decode(encoding, "replace")
             if reader.is_done():
                 break
             try:

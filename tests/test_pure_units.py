@@ -112,6 +112,31 @@ def test_line_buffer_splits_across_chunks() -> None:
     assert buffer.take_partial() is None
 
 
+@pytest.mark.parametrize("chunks", [
+    [b"a\r\nb\rc\r\n\r\nd\r"],
+    [b"a\r", b"\nb\r", b"c\r", b"\n\r", b"\nd\r"],
+    [b"a", b"\r", b"\n", b"b\rc", b"\r", b"\n", b"\r\n", b"d\r"],
+], ids=["one chunk", "cr before the chunk's end", "byte by byte"])
+def test_line_buffer_drops_the_cr_of_crlf_only(chunks: list[bytes]) -> None:
+    buffer = LineBuffer()
+    for chunk in chunks:
+        buffer.feed(chunk)
+    assert list(buffer.drain()) == [b"a", b"b\rc", b""]
+    assert buffer.take_partial() == b"d"
+    assert not buffer.full() and buffer._size == 0
+
+
+def test_line_buffer_drain_stopped_early_keeps_the_rest() -> None:
+    buffer = LineBuffer(limit=12)
+    buffer.feed(b"one\ntwo\nthree\n")
+    assert buffer.full()
+    lines = buffer.drain()
+    assert next(lines) == b"one"
+    lines.close()
+    assert not buffer.full()
+    assert list(buffer.drain()) == [b"two", b"three"]
+
+
 def test_line_buffer_keeps_a_long_line_without_newline() -> None:
     buffer = LineBuffer()
     for _ in range(1000):
