@@ -12,11 +12,9 @@ import logging
 import os
 import posixpath
 import stat
-import weakref
 from functools import partial
 from typing import Any, Callable
 
-import gevent
 from gevent.lock import Semaphore
 from ssh2.exceptions import (
     BadSocketError,
@@ -37,6 +35,7 @@ from ..._local_files import check_local_source
 from ..._validate import check_pkey, check_port
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
 from ...exceptions import ConnectionError, ProxyError, SessionError, SFTPError, SSHError, Timeout
+from ..base._keepalive import Keepalive
 from ..base.single import BaseSSHClient, SocketHandle, _Retryable
 from ._channel import ChannelReader, Stdin
 from ._proxy import Bastion
@@ -135,7 +134,7 @@ class SSHClient(BaseSSHClient):
         self.compress = compress
         self.session: Any = None
         self._waiter: SessionWaiter | None = None
-        self._keepalive: gevent.Greenlet | None = None
+        self._keepalive: Keepalive | None = None
         self._opening = Semaphore()
         self._connect_and_auth()
         self._start_keepalive()
@@ -160,7 +159,7 @@ class SSHClient(BaseSSHClient):
         own (not one shared by a ``ParallelSSHClient``) is disconnected too."""
         keepalive, self._keepalive = self._keepalive, None
         if keepalive is not None:
-            keepalive.kill(block=False)
+            keepalive.stop()
         session, self.session = self.session, None
         waiter, self._waiter = self._waiter, None
         if waiter is not None:
@@ -328,7 +327,7 @@ class SSHClient(BaseSSHClient):
     def _start_keepalive(self) -> None:
         if self.keepalive_seconds:
             self.session.keepalive_config(False, int(self.keepalive_seconds))
-            self._keepalive = gevent.spawn(_send_keepalives, weakref.ref(self))
+            self._keepalive = Keepalive(self, _send_keepalive, 0)
 
     # -- channels and commands ---------------------------------------------------------
 
@@ -542,17 +541,15 @@ def _no_session() -> Any:
     raise OSError("the client is disconnected")
 
 
-def _send_keepalives(client_ref: weakref.ref[SSHClient]) -> None:
-    """Send keepalives while the client lives; holds no strong reference between them."""
-    while True:
-        client = client_ref()
-        if client is None or client.session is None or client._waiter is None:
-            return
-        try:
-            seconds = client.session.keepalive_send()
-            client._waiter.after_call(None, True)
-        except (SSH2Error, OSError) as exc:
-            logger.debug("Keepalive to %s failed: %s", client._where(), exc)
-            return
-        del client
-        gevent.sleep(max(int(seconds) if seconds != EAGAIN else 1, 1))
+def _send_keepalive(client: SSHClient) -> float | None:
+    """Send a keepalive if one is due (from the event loop; never waits). Returns the
+    seconds until the next one, or ``None`` once the connection is gone."""
+    if client.session is None or client._waiter is None:
+        return None
+    try:
+        seconds = client.session.keepalive_send()
+        client._waiter.after_call(None, True)
+    except (SSH2Error, OSError) as exc:
+        logger.debug("Keepalive to %s failed: %s", client._where(), exc)
+        return None
+    return max(int(seconds) if seconds != EAGAIN else 1, 1)

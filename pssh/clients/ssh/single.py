@@ -27,11 +27,9 @@ from __future__ import annotations
 
 import logging
 import os
-import weakref
 from functools import partial
 from typing import Any, Callable
 
-import gevent
 from ssh import options
 from ssh.channel import Channel
 from ssh.exceptions import BaseSSHError, KeyImportError
@@ -46,6 +44,7 @@ from ssh.session import SSH_AUTH_INFO, SSH_AUTH_SUCCESS, Session
 from ..._deadline import deadline_after
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
 from ...exceptions import AuthenticationError, ConnectionError, SessionError, SSHError, Timeout
+from ..base._keepalive import Keepalive
 from ..base.single import BaseSSHClient, SocketHandle, _Retryable
 from ._channel import ChannelReader, CommandEnded, Stdin, exit_status, write_all
 from ._limits import check_cert_file, check_libssh_options, not_supported
@@ -168,7 +167,7 @@ class SSHClient(BaseSSHClient):
         self.proxy_host = proxy_host
         self.session: Any = None
         self._waiter: SessionWaiter | None = None
-        self._keepalive: gevent.Greenlet | None = None
+        self._keepalive: Keepalive | None = None
         self._connect_and_auth()
         self._start_keepalive()
 
@@ -181,7 +180,7 @@ class SSHClient(BaseSSHClient):
         """
         keepalive, self._keepalive = self._keepalive, None
         if keepalive is not None:
-            keepalive.kill(block=False)
+            keepalive.stop()
         self.session = None
         waiter, self._waiter = self._waiter, None
         if waiter is not None:
@@ -398,8 +397,7 @@ class SSHClient(BaseSSHClient):
 
     def _start_keepalive(self) -> None:
         if self.keepalive_seconds:
-            self._keepalive = gevent.spawn(_send_keepalives, weakref.ref(self),
-                                           float(self.keepalive_seconds))
+            self._keepalive = Keepalive(self, _send_keepalive, float(self.keepalive_seconds))
 
     # -- channels and commands ---------------------------------------------------------
 
@@ -538,19 +536,17 @@ def _describe(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-def _send_keepalives(client_ref: weakref.ref[SSHClient], seconds: float) -> None:
-    """Send an SSH ignore message every ``seconds`` while the client lives; holds no
-    strong reference between them. libssh has no keepalive of its own in ssh-python."""
-    while True:
-        gevent.sleep(seconds)
-        client = client_ref()
-        if client is None or client._waiter is None:
-            return
-        waiter = client._waiter
-        try:
-            waiter.session.send_ignore(b"")
-        except BaseSSHError as exc:
-            logger.debug("Keepalive to %s failed: %s", client._where(), _describe(exc))
-            return
-        waiter.after_call(None, True)
-        del client, waiter
+def _send_keepalive(client: SSHClient) -> float | None:
+    """Send an SSH ignore message (from the event loop; never waits): libssh has no
+    keepalive of its own in ssh-python. Returns the seconds until the next one, or
+    ``None`` once the connection is gone."""
+    waiter = client._waiter
+    if waiter is None or not client.keepalive_seconds:
+        return None
+    try:
+        waiter.session.send_ignore(b"")
+    except BaseSSHError as exc:
+        logger.debug("Keepalive to %s failed: %s", client._where(), _describe(exc))
+        return None
+    waiter.after_call(None, True)
+    return float(client.keepalive_seconds)
