@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import posixpath
 import stat
 import tempfile
 from collections.abc import Callable, Iterator
@@ -23,8 +24,8 @@ from typing import Any, TypeVar
 
 from gevent.hub import get_hub
 
-__all__ = ["CHUNK_SIZE", "BackgroundCall", "LocalDownload", "check_local_source", "local_tree",
-           "off_hub", "read_chunks"]
+__all__ = ["CHUNK_SIZE", "BackgroundCall", "LocalDownload", "check_local_source",
+           "local_target", "local_tree", "off_hub", "read_chunks"]
 
 CHUNK_SIZE = 1024 * 1024
 """Bytes read from or written to a local file at a time."""
@@ -108,6 +109,14 @@ def read_chunks(path: str, size: int = CHUNK_SIZE) -> Iterator[bytes]:
     finally:
         pending.wait()
         file.close()
+
+
+def local_target(local_file: str, remote_file: str) -> str:
+    """``local_file``, with the remote file's name appended if it ends in a slash (a
+    download into a directory), as uploads do with a remote path ending in ``/``."""
+    if local_file.endswith(("/", os.sep)):
+        return os.path.join(local_file, posixpath.basename(remote_file.rstrip("/")))
+    return local_file
 
 
 def local_tree(root: str) -> tuple[list[str], list[str]]:

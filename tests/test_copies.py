@@ -527,6 +527,28 @@ def test_remote_path_ending_in_slash_gets_the_local_name(methods, client, tmp_pa
     assert _read(tmp_path / "remote" / "report.csv") == b"a,b\n1,2\n"
 
 
+def test_local_path_ending_in_slash_gets_the_remote_name(methods, client, tmp_path):
+    _, download = methods
+    remote = _write(tmp_path / "remote" / "report.csv", b"a,b\n1,2\n")
+
+    getattr(client, download)(remote, str(tmp_path / "down") + "/")
+
+    assert os.listdir(tmp_path / "down") == ["report.csv"]
+    assert _read(tmp_path / "down" / "report.csv") == b"a,b\n1,2\n"
+
+
+def test_parallel_download_into_a_directory_names_each_copy_after_the_file(
+        methods, parallel, tmp_path):
+    _, download = methods
+    remote = _write(tmp_path / "remote" / "report.csv", b"a,b\n")
+
+    joinall(getattr(parallel, download)(remote, str(tmp_path / "down") + "/"),
+            raise_error=True)
+
+    assert sorted(os.listdir(tmp_path / "down")) == sorted(
+        f"report.csv_{host}" for host in parallel.hosts)
+
+
 def test_sftp_upload_creates_missing_remote_parents(client, tmp_path):
     local = _write(tmp_path / "src" / "report.csv", b"a,b\n")
 

@@ -22,6 +22,7 @@ from gevent.pool import Pool
 
 from ..._commands import format_host_command
 from ..._deadline import check_timeout, deadline_after
+from ..._local_files import local_target
 from ..._validate import check_buffer_limit, check_count, check_hosts, check_pkey, check_port
 from ...config import HostConfig
 from ...constants import DEFAULT_BUFFER_LIMIT, DEFAULT_RETRIES, RETRY_DELAY
@@ -367,6 +368,7 @@ class BaseParallelSSHClient:
             return [(fill(source, position), fill(destination, position))
                     for position in range(len(self._hosts))]
         if suffix_separator is not None:
+            destination = local_target(destination, source)
             return [(source, f"{destination}{suffix_separator}{host}") for host in self._hosts]
         return [(source, destination)] * len(self._hosts)
 

@@ -31,7 +31,7 @@ from ssh2.session import (
 )
 
 from ..._deadline import deadline_after, time_left
-from ..._local_files import check_local_source
+from ..._local_files import check_local_source, local_target
 from ..._validate import check_pkey, check_port
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
 from ...exceptions import ConnectionError, ProxyError, SessionError, SFTPError, SSHError, Timeout
@@ -467,7 +467,7 @@ class SSHClient(BaseSSHClient):
         if recurse and files.is_dir(remote_file):
             files.download_tree(remote_file, local_file, files.get)
         else:
-            files.get(remote_file, local_file)
+            files.get(remote_file, local_target(local_file, remote_file))
 
     def scp_send(self, local_file: str, remote_file: str, recurse: bool = False,
                  sftp: Any = None) -> None:
@@ -503,7 +503,7 @@ class SSHClient(BaseSSHClient):
             if files.is_dir(remote_file):
                 files.download_tree(remote_file, local_file, partial(scp_recv_file, self))
                 return
-        scp_recv_file(self, remote_file, local_file)
+        scp_recv_file(self, remote_file, local_target(local_file, remote_file))
 
 
 def _remote_target(remote_file: str, local_file: str) -> str:
