@@ -36,6 +36,9 @@ __all__ = ["BaseSSHClient"]
 
 logger = logging.getLogger("pssh.clients")
 
+CLEANUP_TIMEOUT = 5.0
+"""Seconds a best-effort cleanup (closing a channel) may take at most."""
+
 
 class SocketHandle:
     """The connected TCP socket's file descriptor.
@@ -104,6 +107,13 @@ class _Retryable(Exception):
 
 class BaseSSHClient:
     """Connection set-up and command wrapping shared by the engines' ``SSHClient``."""
+
+    # What an engine names its channel requests, and its reader and stdin classes.
+    _PTY_REQUEST = "pty"
+    _EXEC_REQUEST = "execute"
+    _SHELL_REQUEST = "shell"
+    _reader_class: Any = None
+    _stdin_class: Any = None
 
     IDENTITIES = tuple(os.path.expanduser(f"~/.ssh/{name}")
                        for name in ("id_rsa", "id_dsa", "identity", "id_ecdsa", "id_ed25519"))
@@ -292,14 +302,52 @@ class BaseSSHClient:
         when ``keyboard_interactive`` is set."""
         raise NotImplementedError
 
+    def _call(self, func: Callable[..., Any], *args: Any, deadline: float | None,
+              action: str) -> Any:
+        """Run one library call in the engine's wait loop, translating its errors."""
+        raise NotImplementedError
+
+    def _open_channel(self, deadline: float | None) -> Any:
+        raise NotImplementedError
+
     def _execute(self, command: str, use_pty: bool, deadline: float | None,
                  ) -> tuple[Any, Any, Any]:
         """Start ``command``; return (channel, output reader, stdin)."""
-        raise NotImplementedError
+        channel = self._open_channel(deadline)
+        try:
+            if use_pty:
+                self._call(getattr(channel, self._PTY_REQUEST), deadline=deadline,
+                           action="requesting a pty")
+            logger.debug("Executing %r on %s", command, self._where())
+            self._call(getattr(channel, self._EXEC_REQUEST), command, deadline=deadline,
+                       action="starting the command")
+        except BaseException:
+            self._close_quietly(channel)
+            raise
+        return channel, self._reader_class(self, channel), self._stdin_class(self, channel)
 
     def _start_shell(self, channel: Any, deadline: float | None) -> tuple[Any, Any]:
         """Start a login shell on ``channel``; return (output reader, stdin)."""
-        raise NotImplementedError
+        try:
+            self._call(getattr(channel, self._SHELL_REQUEST), deadline=deadline,
+                       action="starting a shell")
+        except BaseException:
+            self._close_quietly(channel)
+            raise
+        return self._reader_class(self, channel), self._stdin_class(self, channel)
+
+    def _close_quietly(self, channel: Any) -> None:
+        """Close a channel on a best-effort basis with its own short deadline: at most
+        ``CLEANUP_TIMEOUT``, or the client's ``timeout`` if that is shorter."""
+        limit = CLEANUP_TIMEOUT if self.timeout is None else min(CLEANUP_TIMEOUT, self.timeout)
+        try:
+            self._call(channel.close, deadline=deadline_after(limit),
+                       action="closing a channel")
+        except SSHError as exc:
+            self._log_cleanup_failure("closing a channel", exc)
+
+    def _log_cleanup_failure(self, action: str, exc: BaseException) -> None:
+        logger.debug("%s on %s failed: %s", action, self._where(), exc)
 
     def open_session(self) -> Any:
         """Open a new channel on the connection."""

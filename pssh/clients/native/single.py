@@ -51,9 +51,6 @@ logger = logging.getLogger("pssh.clients.native")
 _CONNECTION_LOST = (SocketDisconnectError, SocketRecvError, SocketSendError, BadSocketError,
                     OSError)
 
-CLEANUP_TIMEOUT = 5.0
-"""Seconds a best-effort cleanup (closing a channel) may take."""
-
 FAST_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes256-ctr")
 """Ciphers offered first. libssh2's chacha20-poly1305 (its default first choice) moves
 2 to 4 times fewer bytes per CPU second than AES-GCM on AES-NI hardware (measured on
@@ -102,6 +99,9 @@ class SSHClient(BaseSSHClient):
     :raises SSHError: connecting failed: ``UnknownHostError``, ``ConnectionError``,
         ``Timeout``, ``AuthenticationError`` or ``SessionError``.
     """
+
+    _reader_class = ChannelReader
+    _stdin_class = Stdin
 
     def __init__(self, host: str, user: str | None = None, password: str | None = None,
                  port: int | None = None, pkey: str | bytes | None = None,
@@ -331,40 +331,8 @@ class SSHClient(BaseSSHClient):
 
     # -- channels and commands ---------------------------------------------------------
 
-    def _execute(self, command: str, use_pty: bool, deadline: float | None,
-                 ) -> tuple[Any, ChannelReader, Stdin]:
-        channel = self._open_channel(deadline)
-        try:
-            if use_pty:
-                self._call(channel.pty, deadline=deadline, action="requesting a pty")
-            logger.debug("Executing %r on %s", command, self._where())
-            self._call(channel.execute, command, deadline=deadline,
-                       action="starting the command")
-        except BaseException:
-            self._close_quietly(channel)
-            raise
-        return channel, ChannelReader(self, channel), Stdin(self, channel)
-
-    def _start_shell(self, channel: Any, deadline: float | None) -> tuple[ChannelReader, Stdin]:
-        try:
-            self._call(channel.shell, deadline=deadline, action="starting a shell")
-        except BaseException:
-            self._close_quietly(channel)
-            raise
-        return ChannelReader(self, channel), Stdin(self, channel)
-
     def _open_channel(self, deadline: float | None) -> Any:
         return self._open("open_session", deadline=deadline, action="opening a channel")
-
-    def _close_quietly(self, channel: Any) -> None:
-        """Close a channel on a best-effort basis with its own short deadline: at most
-        ``CLEANUP_TIMEOUT``, or the client's ``timeout`` if that is shorter."""
-        limit = CLEANUP_TIMEOUT if self.timeout is None else min(CLEANUP_TIMEOUT, self.timeout)
-        try:
-            self._call(channel.close, deadline=deadline_after(limit),
-                       action="closing a channel")
-        except SSHError as exc:
-            logger.debug("%s", exc)
 
     # -- parallel-ssh's public single-host API --------------------------------------------
 

@@ -54,9 +54,6 @@ __all__ = ["SSHClient"]
 
 logger = logging.getLogger("pssh.clients.ssh")
 
-CLEANUP_TIMEOUT = 5.0
-"""Seconds a best-effort cleanup (closing a channel) may take."""
-
 KBDINT_ROUNDS = 10
 """Keyboard-interactive question rounds answered before giving up."""
 
@@ -134,6 +131,12 @@ class SSHClient(BaseSSHClient):
     :raises SSHError: connecting failed: ``UnknownHostError``, ``ConnectionError``,
         ``Timeout``, ``AuthenticationError`` or ``SessionError``.
     """
+
+    _PTY_REQUEST = "request_pty"
+    _EXEC_REQUEST = "request_exec"
+    _SHELL_REQUEST = "request_shell"
+    _reader_class = ChannelReader
+    _stdin_class = Stdin
 
     def __init__(self, host: str, user: str | None = None, password: str | None = None,
                  port: int | None = None, pkey: str | bytes | None = None,
@@ -256,9 +259,6 @@ class SSHClient(BaseSSHClient):
         :meth:`SessionWaiter.taken_bytes`)."""
         waiter = self._waiter
         return None if waiter is None else waiter.taken_bytes()
-
-    def _log_cleanup_failure(self, action: str, exc: BaseException) -> None:
-        logger.debug("%s on %s failed: %s", action, self._where(), exc)
 
     # -- connection set-up (hooks of BaseSSHClient) ---------------------------------------
 
@@ -407,38 +407,6 @@ class SSHClient(BaseSSHClient):
             waiter.call(channel.open_session, deadline=deadline)
             return channel
         return self._translated("opening a channel", run)
-
-    def _execute(self, command: str, use_pty: bool, deadline: float | None,
-                 ) -> tuple[Any, ChannelReader, Stdin]:
-        channel = self._open_channel(deadline)
-        try:
-            if use_pty:
-                self._call(channel.request_pty, deadline=deadline, action="requesting a pty")
-            logger.debug("Executing %r on %s", command, self._where())
-            self._call(channel.request_exec, command, deadline=deadline,
-                       action="starting the command")
-        except BaseException:
-            self._close_quietly(channel)
-            raise
-        return channel, ChannelReader(self, channel), Stdin(self, channel)
-
-    def _start_shell(self, channel: Any, deadline: float | None) -> tuple[ChannelReader, Stdin]:
-        try:
-            self._call(channel.request_shell, deadline=deadline, action="starting a shell")
-        except BaseException:
-            self._close_quietly(channel)
-            raise
-        return ChannelReader(self, channel), Stdin(self, channel)
-
-    def _close_quietly(self, channel: Any) -> None:
-        """Close a channel on a best-effort basis with its own short deadline: at most
-        ``CLEANUP_TIMEOUT``, or the client's ``timeout`` if that is shorter."""
-        limit = CLEANUP_TIMEOUT if self.timeout is None else min(CLEANUP_TIMEOUT, self.timeout)
-        try:
-            self._call(channel.close, deadline=deadline_after(limit),
-                       action="closing a channel")
-        except SSHError as exc:
-            self._log_cleanup_failure("closing a channel", exc)
 
     def _write_stdin(self, channel: Any, data: bytes) -> None:
         write_all(self, channel, data, deadline_after(self.timeout))
