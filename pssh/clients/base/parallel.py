@@ -43,6 +43,10 @@ __all__ = ["BaseParallelSSHClient", "HostResult"]
 logger = logging.getLogger("pssh.clients")
 
 
+# HostConfig field name -> SSHClient keyword, where they differ.
+_CLIENT_KEYWORD = {"private_key": "pkey", "auth_thread_pool": "_auth_thread_pool"}
+
+
 class BaseParallelSSHClient:
     """What every engine's ``ParallelSSHClient`` shares; engines provide ``_make_client``."""
 
@@ -119,7 +123,18 @@ class BaseParallelSSHClient:
         return client
 
     def _alias(self, position: int) -> str | None:
+        if self.host_config is not None and position < len(self.host_config):
+            alias: str | None = self.host_config[position].alias
+            return alias
         return None
+
+    def _overrides(self, position: int) -> dict[str, Any]:
+        """The host's ``HostConfig`` values that are set (falsy ones included), under the
+        single-host client's keyword names."""
+        if self.host_config is None or position >= len(self.host_config):
+            return {}
+        return {_CLIENT_KEYWORD.get(name, name): value
+                for name, value in self.host_config[position].overrides().items()}
 
     # -- commands -----------------------------------------------------------------------
 

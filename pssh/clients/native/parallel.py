@@ -15,8 +15,6 @@ from .single import SSHClient, check_no_agent_forwarding
 
 __all__ = ["ParallelSSHClient"]
 
-# HostConfig field name -> SSHClient keyword, where they differ.
-_CLIENT_KEYWORD = {"private_key": "pkey", "auth_thread_pool": "_auth_thread_pool"}
 # HostConfig fields this engine does not take (libssh-only options).
 _NOT_NATIVE = {"cert_file", "gssapi_auth", "gssapi_server_identity",
                "gssapi_client_identity", "gssapi_delegate_credentials"}
@@ -88,16 +86,9 @@ class ParallelSSHClient(BaseParallelSSHClient):
             "proxy_user": self.proxy_user, "proxy_password": self.proxy_password,
             "proxy_pkey": self.proxy_pkey,
         }
-        if self.host_config is not None and position < len(self.host_config):
-            for name, value in self.host_config[position].overrides().items():
-                if name not in _NOT_NATIVE:
-                    settings[_CLIENT_KEYWORD.get(name, name)] = value
+        settings.update((name, value) for name, value in self._overrides(position).items()
+                        if name not in _NOT_NATIVE)
         return settings
-
-    def _alias(self, position: int) -> str | None:
-        if self.host_config is not None and position < len(self.host_config):
-            return self.host_config[position].alias
-        return None
 
     def _make_client(self, position: int, host: str) -> SSHClient:
         settings = self._host_settings(position)

@@ -14,9 +14,6 @@ from .single import SSHClient
 
 __all__ = ["ParallelSSHClient"]
 
-# HostConfig field name -> SSHClient keyword, where they differ.
-_CLIENT_KEYWORD = {"private_key": "pkey", "auth_thread_pool": "_auth_thread_pool"}
-
 
 class ParallelSSHClient(BaseParallelSSHClient):
     """Run commands on many hosts at once over libssh.
@@ -106,15 +103,8 @@ class ParallelSSHClient(BaseParallelSSHClient):
             "proxy_port": self.proxy_port, "proxy_user": self.proxy_user,
             "proxy_password": self.proxy_password, "proxy_pkey": self.proxy_pkey,
         }
-        if self.host_config is not None and position < len(self.host_config):
-            for name, value in self.host_config[position].overrides().items():
-                settings[_CLIENT_KEYWORD.get(name, name)] = value
+        settings.update(self._overrides(position))
         return settings
-
-    def _alias(self, position: int) -> str | None:
-        if self.host_config is not None and position < len(self.host_config):
-            return self.host_config[position].alias
-        return None
 
     def _make_client(self, position: int, host: str) -> SSHClient:
         settings = self._host_settings(position)
