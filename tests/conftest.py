@@ -11,6 +11,7 @@ from __future__ import annotations
 import selectors
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,6 +21,26 @@ from pssh.testing import LocalSSHD, SSHDError
 from pssh.utils import host_logger, logger
 
 GARBAGE_BANNER = b"HELLO this is not ssh\r\n"
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 10.0,
+               what: str = "the condition") -> Any:
+    """Return ``condition()``'s first truthy value, checking every few milliseconds.
+
+    For state a test cannot be told about (a server process appearing, a file closing):
+    the test moves on the moment the state is there, and fails with ``what`` in the
+    message if it never comes. Cooperative: it yields to gevent between checks.
+    """
+    import gevent
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout}s")
+        gevent.sleep(0.005)
 
 
 @pytest.fixture(scope="session")
