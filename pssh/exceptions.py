@@ -16,7 +16,9 @@ classes are grouped by what a caller can do about them:
   :class:`InvalidAPIUseError`.
 
 Each error carries ``host`` and ``port`` (``None`` where no host is involved) and its
-``str()`` is a sentence that names them.
+``str()`` is a sentence that names them. Where the error comes from the SSH library or the
+server, ``reason`` holds their own words (libssh2's or libssh's message, an SFTP status),
+so code can act on it without parsing the sentence.
 """
 
 from __future__ import annotations
@@ -41,14 +43,16 @@ class SSHError(Exception):
     :param message: a sentence saying what went wrong and, where possible, what to do.
     :param host: the host the error belongs to, if any.
     :param port: the port the error belongs to, if any.
+    :param reason: what the SSH library or the server said, if the error came from them.
     """
 
     def __init__(self, message: str, *args: Any, host: str | None = None,
-                 port: int | None = None) -> None:
+                 port: int | None = None, reason: str | None = None) -> None:
         super().__init__(message, *args)
         self.message = message
         self.host = host
         self.port = port
+        self.reason = reason
 
     def __str__(self) -> str:
         return self.message
@@ -78,8 +82,8 @@ class PKeyFileError(AuthenticationError):
     """The private key file is missing or cannot be read."""
 
 
-class Timeout(SSHError):
-    """A call ran out of time.
+class Timeout(SSHError, TimeoutError):
+    """A call ran out of time; also a builtin :class:`TimeoutError`.
 
     Raised by ``join(timeout=...)`` with the outputs that finished and those that did not,
     by output iteration with ``read_timeout`` and by connection set-up with ``timeout``.
@@ -88,8 +92,9 @@ class Timeout(SSHError):
 
     def __init__(self, message: str, *args: Any, host: str | None = None,
                  port: int | None = None, finished_output: list[Any] | None = None,
-                 unfinished_output: list[Any] | None = None) -> None:
-        super().__init__(message, *args, host=host, port=port)
+                 unfinished_output: list[Any] | None = None,
+                 reason: str | None = None) -> None:
+        super().__init__(message, *args, host=host, port=port, reason=reason)
         self.finished_output = finished_output if finished_output is not None else []
         self.unfinished_output = unfinished_output if unfinished_output is not None else []
 

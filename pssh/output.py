@@ -21,8 +21,8 @@ without ``consume_output``, ``wait_finished``) cannot finish then, and raises
 Splitting into lines is linear in the bytes received: each chunk is split once, and only
 a trailing partial line is kept back.
 
-This module knows nothing of ssh2 or gevent: an engine (``pssh.clients.native``) hands
-``HostOutput`` a reader object that fills the buffers.
+This module knows nothing of ssh2 or gevent: an engine (``pssh.clients.native``,
+``pssh.clients.ssh``) hands ``HostOutput`` a reader object that fills the buffers.
 """
 
 from __future__ import annotations
@@ -30,14 +30,11 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from ._deadline import deadline_after
 from .constants import DEFAULT_BUFFER_LIMIT
 from .exceptions import BufferFullError, SSHError, Timeout
-
-if TYPE_CHECKING:
-    from .clients.base.single import BaseSSHClient
 
 __all__ = ["HostOutput", "LineBuffer", "OutputReader"]
 
@@ -47,7 +44,7 @@ host_logger = logging.getLogger("pssh.host_logger")
 class LineBuffer:
     """Bytes received on one stream, split into complete lines plus a trailing partial.
 
-    :param limit: bytes of complete lines (newlines included) at which :meth:`full`
+    :param limit: bytes of complete lines (newlines included) at which :meth:`is_full`
         turns true; ``None`` for no limit. A partial line never counts, so a line longer
         than the limit can still be completed.
     """
@@ -58,7 +55,7 @@ class LineBuffer:
         self._size = 0
         self.limit = limit
 
-    def full(self) -> bool:
+    def is_full(self) -> bool:
         """Whether the complete lines held have reached the limit: read no more now."""
         return self.limit is not None and self._size >= self.limit
 
@@ -137,7 +134,17 @@ class OutputReader(Protocol):
         """
 
     def poll_exit_code(self) -> int | None:
-        """The exit code if the command has ended, else ``None``; never waits."""
+        """The exit code if the command has ended, else ``None``; never waits.
+
+        :raises SSHError: the channel or connection failed.
+        """
+
+
+class _Client(Protocol):
+    """What an output needs of the client that ran its command."""
+
+    host: str
+    port: int
 
 
 class HostOutput:
@@ -154,7 +161,7 @@ class HostOutput:
         or ``None`` for no limit.
     """
 
-    def __init__(self, host: str, channel: Any, stdin: Any, client: BaseSSHClient | None,
+    def __init__(self, host: str, channel: Any, stdin: Any, client: _Client | None,
                  alias: str | None = None, exception: BaseException | None = None,
                  encoding: str = "utf-8", read_timeout: float | None = None,
                  buffers: OutputReader | None = None) -> None:
@@ -195,10 +202,19 @@ class HostOutput:
 
     @property
     def exit_code(self) -> int | None:
-        """The command's exit code, or ``None`` while it runs or if the host failed."""
+        """The command's exit code, or ``None`` while it runs or if the host failed.
+
+        Reading it moves output that has arrived into the buffers. If the connection
+        fails meanwhile, the error is stored on :attr:`exception` and ``None`` returned.
+        """
         if self.buffers is None:
             return None
-        return self.buffers.poll_exit_code()
+        try:
+            return self.buffers.poll_exit_code()
+        except SSHError as exc:
+            if self.exception is None:
+                self.exception = exc
+            return None
 
     def _lines(self, stderr: bool) -> Iterator[str]:
         reader = self.buffers
@@ -262,7 +278,7 @@ class HostOutput:
 
     def _check_room(self, reader: OutputReader) -> None:
         for name, buffer in (("stdout", reader.stdout), ("stderr", reader.stderr)):
-            if buffer.full():
+            if buffer.is_full():
                 port = self.client.port if self.client is not None else None
                 raise BufferFullError(
                     f"{name} of {self.alias or self.host} holds {buffer.limit} bytes of "

@@ -74,7 +74,7 @@ def test_a_full_stream_makes_the_remote_command_wait(parallel, tmp_path):
     assert not marker.exists()
     assert host_out.exit_code is None
     reader = host_out.buffers
-    assert reader.stderr.full()
+    assert reader.stderr.is_full()
     assert reader.stderr._size < LIMIT + 1024 * 1024  # at most one fill past the limit
 
     assert _numbers(host_out.stderr) == list(range(1, MANY_LINES + 1))

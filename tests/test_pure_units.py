@@ -123,17 +123,17 @@ def test_line_buffer_drops_the_cr_of_crlf_only(chunks: list[bytes]) -> None:
         buffer.feed(chunk)
     assert list(buffer.drain()) == [b"a", b"b\rc", b""]
     assert buffer.take_partial() == b"d"
-    assert not buffer.full() and buffer._size == 0
+    assert not buffer.is_full() and buffer._size == 0
 
 
 def test_line_buffer_drain_stopped_early_keeps_the_rest() -> None:
     buffer = LineBuffer(limit=12)
     buffer.feed(b"one\ntwo\nthree\n")
-    assert buffer.full()
+    assert buffer.is_full()
     lines = buffer.drain()
     assert next(lines) == b"one"
     lines.close()
-    assert not buffer.full()
+    assert not buffer.is_full()
     assert list(buffer.drain()) == [b"two", b"three"]
 
 

@@ -1,16 +1,21 @@
 """What both engines' wait loops share: parking a greenlet on a session's socket.
 
+Every non-blocking library call runs in :meth:`BaseSessionWaiter.until`: attempt, and if
+the attempt made no progress, park on the session's socket in the directions the library
+waits for, with the time left until the caller's deadline, then attempt again. Nothing
+polls on an interval or sleeps.
+
 An engine's ``SessionWaiter`` (``pssh.clients.native._wait``, ``pssh.clients.ssh._wait``)
-runs its library's non-blocking calls and, when one would block, calls :meth:`park`
-with the caller's deadline. :meth:`_wanted_events` is the one thing each engine
-supplies: which socket directions its library is waiting for. The rules for waking
-other greenlets parked on the same session are in the engines' modules.
+supplies what is its library's: the code a call returns for "again" (``AGAIN``), which
+socket directions the library waits for (:meth:`_wanted_events`), and, where the library
+needs it, a finer rule for waking the other greenlets parked on the same session (the
+theory of operation of each engine's module says why those wake-ups are needed).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 from gevent.hub import Waiter, get_hub
 
@@ -48,8 +53,11 @@ class _Parking:
 
 
 class BaseSessionWaiter:
-    """Parks greenlets on one session's socket until it is ready, a sibling wakes them,
-    or their deadline passes."""
+    """Runs one session's non-blocking calls, parking greenlets on its socket until it is
+    ready, a sibling wakes them, or their deadline passes."""
+
+    AGAIN: int = -37
+    """What the engine's library returns for "not yet, try again"."""
 
     def __init__(self, session: Any, fileno: int) -> None:
         self.session = session
@@ -59,6 +67,55 @@ class BaseSessionWaiter:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} fd={self.fileno} parked={len(self._parked)}>"
+
+    def until(self, attempt: Callable[[], bool], deadline: float | None = None) -> None:
+        """Repeat ``attempt`` (non-blocking library work) until it returns True, parking
+        between attempts.
+
+        :raises DeadlineExceeded: ``deadline`` (a ``time.monotonic()`` value) passed.
+        """
+        reason = None
+        while True:
+            mark = self._bytes_mark(reason)
+            progressed = attempt()
+            self.after_call(reason, progressed, mark)
+            if progressed:
+                return
+            reason = self.park(deadline)
+
+    def call(self, func: Callable[..., Any], *args: Any, deadline: float | None = None,
+             again: int | None = None) -> Any:
+        """Call ``func(*args)`` until it returns something other than ``again`` (the
+        library's ``AGAIN`` by default), and return that.
+
+        :raises DeadlineExceeded: ``deadline`` passed.
+        """
+        again = self.AGAIN if again is None else again
+        result: Any = None
+
+        def attempt() -> bool:
+            nonlocal result
+            result = func(*args)
+            return not (isinstance(result, int) and result == again)
+        self.until(attempt, deadline)
+        return result
+
+    def after_call(self, reason: str | None, progressed: bool,
+                   mark: int | None = None) -> None:
+        """Wake the other parked greenlets if the call just made may have read the socket:
+        any first attempt (``reason`` is ``None``), any attempt after the socket was
+        ready, any that made progress, and any the engine saw take bytes (``mark``)."""
+        if self._parked and (progressed or reason != SIBLING
+                             or self._took_bytes_since(mark)):
+            self._wake_parked(stop_watching=False)
+
+    def _bytes_mark(self, reason: str | None) -> int | None:
+        """Before an attempt: what :meth:`_took_bytes_since` compares against, or
+        ``None``. Engines whose library can read the socket without progress say so here."""
+        return None
+
+    def _took_bytes_since(self, mark: int | None) -> bool:
+        return False
 
     def wake_parked(self) -> None:
         """Wake every parked greenlet to retry: something outside the SSH library

@@ -10,9 +10,11 @@ channel window.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from dataclasses import fields
 from typing import Any
 
 import gevent
@@ -22,7 +24,6 @@ from gevent.pool import Pool
 
 from ..._commands import format_host_command
 from ..._deadline import check_timeout, deadline_after
-from ..._local_files import local_target
 from ..._validate import check_buffer_limit, check_count, check_hosts, check_pkey, check_port
 from ...config import HostConfig
 from ...constants import DEFAULT_BUFFER_LIMIT, DEFAULT_RETRIES, RETRY_DELAY
@@ -35,10 +36,11 @@ from ...exceptions import (
     Timeout,
 )
 from ...output import HostOutput
+from ._seams import where
 from .shell import InteractiveShell
-from .single import BaseSSHClient
+from .single import BaseSSHClient, check_no_agent_forwarding
 
-__all__ = ["BaseParallelSSHClient", "HostResult"]
+__all__ = ["BaseParallelSSHClient", "HostResult", "spawn_with_result"]
 
 logger = logging.getLogger("pssh.clients")
 
@@ -47,8 +49,29 @@ logger = logging.getLogger("pssh.clients")
 _CLIENT_KEYWORD = {"private_key": "pkey", "auth_thread_pool": "_auth_thread_pool"}
 
 
+_SETTING_KEYWORDS = tuple(_CLIENT_KEYWORD.get(field.name, field.name)
+                          for field in fields(HostConfig) if field.name != "alias")
+"""The per-host settings, under the single-host client's keyword names."""
+
+
+_KEYWORDS: dict[type, frozenset[str]] = {}
+
+
+def _keywords_of(client_class: type) -> frozenset[str]:
+    """The keyword arguments ``client_class`` takes."""
+    keywords = _KEYWORDS.get(client_class)
+    if keywords is None:
+        keywords = _KEYWORDS[client_class] = frozenset(
+            inspect.signature(client_class).parameters)
+    return keywords
+
+
 class BaseParallelSSHClient:
-    """What every engine's ``ParallelSSHClient`` shares; engines provide ``_make_client``."""
+    """What every engine's ``ParallelSSHClient`` shares; an engine names its
+    ``_client_class`` and sets, as attributes of the same names, the settings its
+    ``SSHClient`` takes beyond the ones here."""
+
+    _client_class: type[BaseSSHClient] = BaseSSHClient
 
     def __init__(self, hosts: Iterable[str], user: str | None = None,
                  password: str | None = None, port: int = 22,
@@ -57,7 +80,7 @@ class BaseParallelSSHClient:
                  allow_agent: bool = True, host_config: Any = None,
                  retry_delay: float = RETRY_DELAY, identity_auth: bool = True,
                  ipv6_only: bool = False) -> None:
-        self.hosts = hosts  # type: ignore[assignment]
+        self.hosts = hosts
         self.user = user
         self.password = password
         self.port = check_port(port)
@@ -112,12 +135,12 @@ class BaseParallelSSHClient:
     # -- per-host clients ---------------------------------------------------------------
 
     def _make_client(self, position: int, host: str) -> BaseSSHClient:
-        raise NotImplementedError
+        return self._client_class(host, **self._host_settings(position))
 
     def _client_for(self, position: int, host: str) -> BaseSSHClient:
         key = (position, host)
         client = self._host_clients.get(key)
-        if client is None or client.sock is None:
+        if client is None or not client.is_connected():
             client = self._make_client(position, host)
             self._host_clients[key] = client
         return client
@@ -128,27 +151,51 @@ class BaseParallelSSHClient:
             return alias
         return None
 
-    def _overrides(self, position: int) -> dict[str, Any]:
-        """The host's ``HostConfig`` values that are set (falsy ones included), under the
-        single-host client's keyword names."""
-        if self.host_config is None or position >= len(self.host_config):
-            return {}
-        return {_CLIENT_KEYWORD.get(name, name): value
-                for name, value in self.host_config[position].overrides().items()}
+    def _host_settings(self, position: int) -> dict[str, Any]:
+        """The keyword arguments of the ``SSHClient`` at ``position``: this client's value
+        of every per-host setting, overridden by the host's ``HostConfig`` values that are
+        set (falsy ones included). Settings the engine's client does not take are left
+        out; ``_check_host_settings`` has refused those that were asked for."""
+        accepted = _keywords_of(self._client_class)
+        settings = {keyword: getattr(self, keyword) for keyword in _SETTING_KEYWORDS
+                    if keyword in accepted and hasattr(self, keyword)}
+        if self.host_config is not None and position < len(self.host_config):
+            overrides = self.host_config[position].overrides()
+            settings.update((keyword, value) for name, value in overrides.items()
+                            if (keyword := _CLIENT_KEYWORD.get(name, name)) in accepted)
+        settings.setdefault("alias", self._alias(position))
+        return settings
+
+    def _check_host_settings(self) -> None:
+        """Refuse, before anything connects, what no host's client could take: a
+        ``host_config`` that does not fit, missing key files, agent forwarding, and what
+        the engine refuses (:meth:`_check_engine_settings`)."""
+        config = self.host_config
+        if config is not None:
+            if not isinstance(config, (list, tuple)) or not all(
+                    isinstance(entry, HostConfig) for entry in config):
+                raise HostConfigError("host_config must be a list of HostConfig, one per host")
+            if len(config) != len(self.hosts):
+                raise HostConfigError(f"host_config has {len(config)} entries for "
+                                      f"{len(self.hosts)} hosts; give one per host")
+        library = self._client_class._LIBRARY
+        check_no_agent_forwarding(getattr(self, "forward_ssh_agent", False), "every host",
+                                  library)
+        # Without host_config every host has the same settings: check the first host's.
+        entries = config if config is not None else [HostConfig()][:len(self.hosts)]
+        for position, entry in enumerate(entries):
+            host = self.hosts[position]
+            check_pkey(entry.private_key, host)
+            check_pkey(entry.proxy_pkey, host)
+            check_no_agent_forwarding(entry.forward_ssh_agent, f"host {host!r}", library)
+            self._check_engine_settings(entry, self._host_settings(position), host)
+
+    def _check_engine_settings(self, entry: HostConfig, settings: dict[str, Any],
+                               host: str) -> None:
+        """Refuse what this engine cannot do for ``host`` (its ``HostConfig`` ``entry``
+        and its resulting ``settings``)."""
 
     # -- commands -----------------------------------------------------------------------
-
-    def _check_host_config(self) -> None:
-        """Refuse a ``host_config`` that is not one :class:`HostConfig` per host."""
-        config = self.host_config
-        if config is None:
-            return
-        if not isinstance(config, (list, tuple)) or not all(
-                isinstance(entry, HostConfig) for entry in config):
-            raise HostConfigError("host_config must be a list of HostConfig, one per host")
-        if len(config) != len(self.hosts):
-            raise HostConfigError(f"host_config has {len(config)} entries for "
-                                  f"{len(self.hosts)} hosts; give one per host")
 
     def run_command(self, command: str, sudo: bool = False, user: str | None = None,
                     stop_on_errors: bool = True, use_pty: bool = False,
@@ -276,9 +323,9 @@ class BaseParallelSSHClient:
         gevent.joinall(results)
         for shell, result in zip(shells, results):
             if not result.successful():
-                raise ShellError(f"sending commands to the shell on {shell._client._where()} "
-                                 f"failed: {result.exception}", host=shell._client.host,
-                                 port=shell._client.port) from result.exception
+                raise ShellError(f"sending commands to the shell on {where(shell.client)} "
+                                 f"failed: {result.exception}", host=shell.client.host,
+                                 port=shell.client.port) from result.exception
         return results
 
     def join_shells(self, shells: list[InteractiveShell], timeout: float | None = None,
@@ -304,100 +351,6 @@ class BaseParallelSSHClient:
                           finished_output=finished, unfinished_output=unfinished)
         for result in results:
             result.get()
-
-    # -- file copies --------------------------------------------------------------------
-
-    def copy_file(self, local_file: str, remote_file: str, recurse: bool = False,
-                  copy_args: Any = None) -> list[HostResult]:
-        """Upload ``local_file`` to ``remote_file`` on every host with SFTP.
-
-        Returns at once with one :class:`HostResult` per host, in host order. Wait with
-        ``gevent.joinall(results, raise_error=True)``, or call each result's ``get()``:
-        that is where a host's error is raised, named after its host. One host failing
-        does not stop the copies to the others.
-
-        Missing remote parent directories are created and the file's permission bits are
-        kept (parallel-ssh 2.x forced 0644). See :meth:`SSHClient.copy_file`.
-
-        :param recurse: copy a directory and everything under it.
-        :param copy_args: one entry per host filling ``%`` placeholders in the paths
-            (a tuple for positional ones, a dict for named ones); a path without
-            placeholders is used as it is.
-        :raises HostArgumentError: ``copy_args`` is shorter than the host list, or an
-            entry does not fit a path.
-        """
-        paths = self._copy_paths(local_file, remote_file, copy_args)
-        return self._spawn_copies("copy_file", paths, recurse=recurse)
-
-    def copy_remote_file(self, remote_file: str, local_file: str, recurse: bool = False,
-                         suffix_separator: str = "_", copy_args: Any = None,
-                         encoding: str = "utf-8") -> list[HostResult]:
-        """Download ``remote_file`` from every host with SFTP.
-
-        Each host's copy goes to ``<local_file><suffix_separator><host>`` (or to the
-        paths ``copy_args`` gives); missing local directories are created. Returns one
-        :class:`HostResult` per host, as :meth:`copy_file` does.
-
-        :param encoding: how remote file names are encoded.
-        """
-        paths = self._copy_paths(remote_file, local_file, copy_args, suffix_separator)
-        return self._spawn_copies("copy_remote_file", paths, recurse=recurse,
-                                  encoding=encoding)
-
-    def scp_send(self, local_file: str, remote_file: str, recurse: bool = False,
-                 copy_args: Any = None) -> list[HostResult]:
-        """Upload ``local_file`` to ``remote_file`` on every host with SCP, keeping mode
-        and times. Returns one :class:`HostResult` per host, as :meth:`copy_file` does.
-        See :meth:`SSHClient.scp_send`.
-        """
-        local_file, remote_file = _scp_templates(local_file, remote_file, copy_args)
-        paths = self._copy_paths(local_file, remote_file, copy_args)
-        return self._spawn_copies("scp_send", paths, recurse=recurse)
-
-    def scp_recv(self, remote_file: str, local_file: str, recurse: bool = False,
-                 copy_args: Any = None, suffix_separator: str = "_") -> list[HostResult]:
-        """Download ``remote_file`` from every host with SCP, to
-        ``<local_file><suffix_separator><host>`` (or the paths ``copy_args`` gives).
-        Returns one :class:`HostResult` per host, as :meth:`copy_file` does.
-        """
-        local_file, remote_file = _scp_templates(local_file, remote_file, copy_args)
-        paths = self._copy_paths(remote_file, local_file, copy_args, suffix_separator)
-        return self._spawn_copies("scp_recv", paths, recurse=recurse)
-
-    def _copy_paths(self, source: str, destination: str, copy_args: Any,
-                    suffix_separator: str | None = None) -> list[tuple[str, str]]:
-        """Each host's ``(source, destination)``: formatted with its ``copy_args`` entry,
-        or else, for downloads, with the host appended to the destination."""
-        if copy_args:
-            copy_args = list(copy_args)
-            if len(copy_args) < len(self._hosts):
-                raise HostArgumentError(
-                    f"copy_args has {len(copy_args)} entries for {len(self._hosts)} hosts; "
-                    f"give one entry per host")
-
-            def fill(path: str, position: int) -> str:
-                if "%" not in path:
-                    return path  # nothing to fill (parallel-ssh raised TypeError here)
-                return format_host_command(path, copy_args[position], position, "copy_args",
-                                           "the path")
-            return [(fill(source, position), fill(destination, position))
-                    for position in range(len(self._hosts))]
-        if suffix_separator is not None:
-            destination = local_target(destination, source)
-            return [(source, f"{destination}{suffix_separator}{host}") for host in self._hosts]
-        return [(source, destination)] * len(self._hosts)
-
-    def _spawn_copies(self, method: str, paths: list[tuple[str, str]],
-                      **kwargs: Any) -> list[HostResult]:
-        pool = Pool(self.pool_size)
-        return [spawn_with_result(pool, self._copy_on_host, position, host, method,
-                                  *paths[position], kwargs)
-                for position, host in enumerate(self._hosts)]
-
-    def _copy_on_host(self, position: int, host: str, method: str, source: str,
-                      destination: str, kwargs: dict[str, Any]) -> None:
-        client = self._client_for(position, host)
-        getattr(client, method)(source, destination, **kwargs)
 
     # -- waiting ------------------------------------------------------------------------
 
@@ -487,20 +440,6 @@ def spawn_with_result(pool: Pool, func: Any, *args: Any) -> HostResult:
     result.greenlet = pool.spawn(run)
     result.greenlet.link(ended)
     return result
-
-
-def _scp_templates(local_file: str, remote_file: str, copy_args: Any) -> tuple[str, str]:
-    """The path templates for ``scp_send``/``scp_recv``.
-
-    parallel-ssh's SCP methods took both paths from ``copy_args`` entries, dicts with
-    ``local_file`` and ``remote_file`` keys, ignoring the paths given; entries of that
-    form keep that meaning. Any other ``copy_args`` fill the given paths as for
-    ``copy_file``.
-    """
-    if copy_args and all(isinstance(entry, Mapping) and
-                         {"local_file", "remote_file"} <= entry.keys() for entry in copy_args):
-        return "%(local_file)s", "%(remote_file)s"
-    return local_file, remote_file
 
 
 def _run_in_shell(shell: InteractiveShell, commands: list[str]) -> None:

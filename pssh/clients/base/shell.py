@@ -8,14 +8,12 @@ the shell's exit status, which is that of the last command it ran.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..._deadline import deadline_after
 from ...exceptions import ShellError
 from ...output import HostOutput
-
-if TYPE_CHECKING:
-    from .single import BaseSSHClient
+from ._seams import ChannelClient, where
 
 __all__ = ["InteractiveShell"]
 
@@ -32,17 +30,17 @@ class InteractiveShell:
         print(list(shell.stdout), shell.exit_code)
 
     :param channel: a channel from the client's ``open_session()``.
-    :param client: the client that opened ``channel``.
+    :param client: the client that opened ``channel``; kept as :attr:`client`.
     :param encoding: how commands are encoded and output lines decoded.
     :param read_timeout: seconds one iteration of the output may take.
     """
 
     _EOL = b"\n"
 
-    def __init__(self, channel: Any, client: BaseSSHClient, encoding: str = "utf-8",
+    def __init__(self, channel: Any, client: ChannelClient, encoding: str = "utf-8",
                  read_timeout: float | None = None) -> None:
-        reader, stdin = client._start_shell(channel, deadline_after(client.timeout))
-        self._client = client
+        reader, stdin = client.start_shell(channel, deadline_after(client.timeout))
+        self.client = client
         self._encoding = encoding
         self._closed = False
         self.output = HostOutput(client.host, channel, stdin, client, alias=client.alias,
@@ -51,7 +49,7 @@ class InteractiveShell:
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
-        return f"<InteractiveShell on {self._client._where()} {state}>"
+        return f"<InteractiveShell on {where(self.client)} {state}>"
 
     def __enter__(self) -> InteractiveShell:
         return self
@@ -86,9 +84,9 @@ class InteractiveShell:
         :raises ShellError: the shell was closed.
         """
         if self._closed:
-            raise ShellError(f"the shell on {self._client._where()} is closed; open a new "
-                             f"one to run {command!r}", host=self._client.host,
-                             port=self._client.port)
+            raise ShellError(f"the shell on {where(self.client)} is closed; open a new "
+                             f"one to run {command!r}", host=self.client.host,
+                             port=self.client.port)
         self.output.stdin.write(command.encode(self._encoding) + self._EOL)
 
     def close(self, timeout: float | None = None) -> InteractiveShell:
@@ -102,5 +100,5 @@ class InteractiveShell:
         if not self._closed:
             self.output.stdin.close()
             self._closed = True
-        self._client.wait_finished(self.output, timeout=timeout)
+        self.client.wait_finished(self.output, timeout=timeout)
         return self

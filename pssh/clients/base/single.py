@@ -1,9 +1,19 @@
 """One host's client, the engine-independent half.
 
+Theory of operation
+-------------------
 Connecting is the same for every engine: resolve, TCP connect (retrying what may be
-transient, never a refusal), then hand the socket to the engine for the SSH handshake,
-then authenticate in parallel-ssh's order. The engine subclass fills in the SSH-specific
-steps (``_handshake``, the ``_auth_*`` methods, channels).
+transient, never a refusal), make the engine's session on the socket, run its handshake
+(retried too: a busy server drops handshakes), then authenticate in parallel-ssh's order.
+After that every library call goes through one door, :meth:`BaseSSHClient._translated`:
+it runs the call in the session's wait loop (``_wait.py``) and turns what goes wrong into
+pssh's errors, naming the host: a passed deadline into ``Timeout``, a lost connection
+into ``ConnectionError`` (dropping the connection, so the next command reconnects), any
+other library error into ``SessionError`` with the library's words as ``reason``.
+
+An engine subclass supplies only its library's calls: the session and its handshake,
+the authentication methods, opening a channel, its reader and stdin writes, a keepalive,
+and which of its library's errors mean the connection is gone.
 """
 
 from __future__ import annotations
@@ -12,7 +22,8 @@ import getpass
 import logging
 import os
 import socket as stdlib_socket
-from typing import Any, Callable
+from functools import partial
+from typing import Any, Callable, NoReturn
 
 import gevent
 from gevent import socket
@@ -25,76 +36,28 @@ from ...exceptions import (
     AuthenticationError,
     ConnectionError,
     NoIPv6AddressFoundError,
+    SessionError,
     SSHError,
     Timeout,
     UnknownHostError,
 )
 from ...output import HostOutput
+from ._keepalive import Keepalive
+from ._seams import where
+from ._tcp import SocketHandle
+from ._wait import BaseSessionWaiter, DeadlineExceeded
 from .shell import InteractiveShell
 
-__all__ = ["BaseSSHClient"]
+__all__ = ["BaseSSHClient", "check_no_agent_forwarding"]
 
 logger = logging.getLogger("pssh.clients")
 
 CLEANUP_TIMEOUT = 5.0
 """Seconds a best-effort cleanup (closing a channel) may take at most."""
 
-
-class SocketHandle:
-    """The connected TCP socket's file descriptor.
-
-    Once connected, libssh2 and the wait loop use only the descriptor, so the client takes
-    it out of Python's socket object and hands this handle to the SSH session, which keeps
-    a reference to it. Disconnecting shuts the connection down at once but leaves the
-    descriptor allocated; it is closed when the handle is collected, that is after the
-    session and every channel that could still write to it (libssh2 sends a channel close
-    when a channel is freed). Closing earlier would let a new connection reuse the number
-    and receive those stray bytes.
-    """
-
-    def __init__(self, sock: stdlib_socket.socket) -> None:
-        self.family = sock.family
-        self._fd = sock.detach()
-
-    def __repr__(self) -> str:
-        return f"<SocketHandle fd={self._fd}>"
-
-    def __del__(self) -> None:
-        self.close()
-
-    def fileno(self) -> int:
-        """The descriptor, or -1 once closed."""
-        return self._fd
-
-    def shutdown(self) -> None:
-        """End the TCP connection both ways, keeping the descriptor; safe to repeat."""
-        if self._fd >= 0:
-            try:
-                self._address("shutdown", stdlib_socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def close(self) -> None:
-        """Close the descriptor; safe to call more than once."""
-        fd, self._fd = self._fd, -1
-        if fd >= 0:
-            os.close(fd)
-
-    def getsockname(self) -> Any:
-        """The local address, as ``socket.getsockname`` gives it."""
-        return self._address("getsockname")
-
-    def getpeername(self) -> Any:
-        """The remote address, as ``socket.getpeername`` gives it."""
-        return self._address("getpeername")
-
-    def _address(self, method: str, *args: Any) -> Any:
-        # A throwaway socket object over our descriptor, detached before it can close it.
-        view = stdlib_socket.socket(self.family, stdlib_socket.SOCK_STREAM, fileno=self._fd)
-        try:
-            return getattr(view, method)(*args)
-        finally:
-            view.detach()
+# What a library error means, as an engine classifies it (see _failure_of).
+SESSION_FAILED = "session failed"
+CONNECTION_LOST = "connection lost"
 
 
 class _Retryable(Exception):
@@ -106,14 +69,17 @@ class _Retryable(Exception):
 
 
 class BaseSSHClient:
-    """Connection set-up and command wrapping shared by the engines' ``SSHClient``."""
+    """What the engines' ``SSHClient`` share: connecting, authenticating, the one door
+    for library calls, channels, commands and shells."""
 
-    # What an engine names its channel requests, and its reader and stdin classes.
+    # What an engine names its channel requests, its reader, stdin and waiter classes.
     _PTY_REQUEST = "pty"
     _EXEC_REQUEST = "execute"
     _SHELL_REQUEST = "shell"
     _reader_class: Any = None
     _stdin_class: Any = None
+    _waiter_class: type[BaseSessionWaiter] = BaseSessionWaiter
+    _LIBRARY = "the SSH library"
 
     IDENTITIES = tuple(os.path.expanduser(f"~/.ssh/{name}")
                        for name in ("id_rsa", "id_dsa", "identity", "id_ecdsa", "id_ed25519"))
@@ -123,9 +89,12 @@ class BaseSSHClient:
                  alias: str | None = None, num_retries: int = DEFAULT_RETRIES,
                  retry_delay: float = RETRY_DELAY, allow_agent: bool = True,
                  timeout: float | None = None, identity_auth: bool = True,
-                 ipv6_only: bool = False, keyboard_interactive: bool = False) -> None:
+                 ipv6_only: bool = False, keyboard_interactive: bool = False, *,
+                 keepalive_seconds: int | None = 60, compress: bool = False,
+                 forward_ssh_agent: bool = False) -> None:
         if not isinstance(host, str) or not host:
             raise TypeError(f"host must be a non-empty host name string, not {host!r}")
+        check_no_agent_forwarding(forward_ssh_agent, f"host {host!r}", self._LIBRARY)
         self.host = host
         self.alias = alias
         self.user = user or getpass.getuser()
@@ -139,7 +108,13 @@ class BaseSSHClient:
         self.identity_auth = identity_auth
         self.ipv6_only = ipv6_only
         self.keyboard_interactive = keyboard_interactive
+        self.keepalive_seconds = keepalive_seconds
+        self.compress = compress
+        self.forward_ssh_agent = forward_ssh_agent
         self.sock: SocketHandle | None = None
+        self.session: Any = None
+        self._waiter: BaseSessionWaiter | None = None
+        self._keepalive: Keepalive | None = None
 
     def __repr__(self) -> str:
         state = "connected" if self.sock is not None else "closed"
@@ -151,15 +126,37 @@ class BaseSSHClient:
     def __exit__(self, *exc_info: object) -> None:
         self.disconnect()
 
+    def is_connected(self) -> bool:
+        """Whether the connection is up (it is dropped on disconnect or when lost)."""
+        return self.sock is not None
+
     def disconnect(self) -> None:
         """End the connection; safe to call more than once.
 
-        The socket's descriptor is released once the outputs and channels of this
-        connection are gone too (see :class:`SocketHandle`).
+        Keepalives stop, and greenlets waiting on this connection are woken and report it
+        closed. The socket's descriptor is released once the outputs and channels of this
+        connection are gone too (see :class:`~pssh.clients.base._tcp.SocketHandle`).
         """
+        keepalive, self._keepalive = self._keepalive, None
+        if keepalive is not None:
+            keepalive.stop()
+        session, self.session = self.session, None
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            waiter.release_all()
         sock, self.sock = self.sock, None
         if sock is not None:
+            if session is not None:
+                self._say_goodbye(session)
             sock.shutdown()
+
+    def _connect(self) -> None:
+        """Connect, handshake, authenticate and start keepalives; for the engine's
+        constructor to call once its own settings are in place."""
+        self._connect_and_auth()
+        if self.keepalive_seconds:
+            first_delay = self._configure_keepalive(int(self.keepalive_seconds))
+            self._keepalive = Keepalive(self, type(self)._send_keepalive, first_delay)
 
     # -- connecting ---------------------------------------------------------------------
 
@@ -170,7 +167,7 @@ class BaseSSHClient:
             deadline = deadline_after(self.timeout)
             try:
                 self.sock = self._open_socket(deadline)
-                self._handshake(deadline)
+                self._start_session(self.sock, deadline)
                 self._authenticate(deadline)
                 return
             except _Retryable as failure:
@@ -186,7 +183,19 @@ class BaseSSHClient:
                 raise
 
     def _where(self) -> str:
-        return f"{self.host}:{self.port}"
+        return where(self)
+
+    def _start_session(self, sock: SocketHandle, deadline: float | None) -> None:
+        """Make the engine's session on ``sock`` and run the SSH handshake."""
+        session = self._new_session(sock)
+        self.session = session
+        self._waiter = self._waiter_class(session, sock.fileno())
+        try:
+            self.call(self._handshake_call(session), deadline=deadline,
+                      action="SSH handshake")
+        except SSHError as exc:
+            # The server may be busy (MaxStartups) or restarting: worth another attempt.
+            raise _Retryable(exc) from exc.__cause__
 
     def _open_socket(self, deadline: float | None) -> SocketHandle:
         family = stdlib_socket.AF_INET6 if self.ipv6_only else stdlib_socket.AF_UNSPEC
@@ -215,8 +224,9 @@ class BaseSSHClient:
         except stdlib_socket.gaierror:
             pass  # a name, or an address of the wrong family
         try:
-            found = socket.getaddrinfo(self.host, self.port, family, stdlib_socket.SOCK_STREAM,
-                                       stdlib_socket.IPPROTO_TCP)
+            found: list[tuple[Any, ...]] = socket.getaddrinfo(
+                self.host, self.port, family, stdlib_socket.SOCK_STREAM,
+                stdlib_socket.IPPROTO_TCP)
         except stdlib_socket.gaierror as exc:
             if self.ipv6_only:
                 raise NoIPv6AddressFoundError(
@@ -228,7 +238,7 @@ class BaseSSHClient:
                 f"check the host name", host=self.host, port=self.port) from exc
         return found
 
-    def _raise_connect_error(self, exc: BaseException) -> None:
+    def _raise_connect_error(self, exc: BaseException) -> NoReturn:
         if isinstance(exc, stdlib_socket.timeout):
             raise _Retryable(Timeout(
                 f"Connecting to {self._where()} timed out after {self.timeout}s",
@@ -256,7 +266,7 @@ class BaseSSHClient:
         tried: list[str] = []
         methods: list[tuple[str, Callable[..., None], Any]] = []
         if self.allow_agent:
-            methods.append(("SSH agent", self._auth_agent, None))
+            methods.append(("SSH agent", self._auth_agent_if_running, None))
         if self.identity_auth:
             methods += [(f"identity file {path}", self._auth_pkey, path)
                         for path in self.IDENTITIES if os.path.isfile(path)]
@@ -286,15 +296,27 @@ class BaseSSHClient:
                 f"Authentication as {self.user!r} on {self._where()} with {name} failed: "
                 f"{exc}", host=self.host, port=self.port) from exc
 
+    def _auth_agent_if_running(self, _unused: None, deadline: float | None) -> None:
+        if not os.environ.get("SSH_AUTH_SOCK"):
+            raise SSHError("no SSH agent is running (SSH_AUTH_SOCK is not set)")
+        self._auth_agent(deadline)
+
     # -- engine hooks ---------------------------------------------------------------------
 
-    def _handshake(self, deadline: float | None) -> None:
+    def _new_session(self, sock: SocketHandle) -> Any:
+        """A new non-blocking session of the engine's library on ``sock``, configured
+        and not yet connected."""
+        raise NotImplementedError
+
+    def _handshake_call(self, session: Any) -> Callable[[], Any]:
+        """The library call that runs the handshake, to be repeated until done."""
         raise NotImplementedError
 
     def _auth_pkey(self, pkey: str | bytes, deadline: float | None) -> None:
         raise NotImplementedError
 
-    def _auth_agent(self, _unused: None, deadline: float | None) -> None:
+    def _auth_agent(self, deadline: float | None) -> None:
+        """Authenticate with the keys of the running SSH agent."""
         raise NotImplementedError
 
     def _auth_password(self, password: str, deadline: float | None) -> None:
@@ -302,56 +324,152 @@ class BaseSSHClient:
         when ``keyboard_interactive`` is set."""
         raise NotImplementedError
 
-    def _call(self, func: Callable[..., Any], *args: Any, deadline: float | None,
-              action: str) -> Any:
-        """Run one library call in the engine's wait loop, translating its errors."""
+    def _open_session_channel(self, deadline: float | None) -> Any:
+        """Open a new session channel on the connection."""
         raise NotImplementedError
 
-    def _open_channel(self, deadline: float | None) -> Any:
+    def write_stdin(self, channel: Any, data: bytes) -> None:
+        """Send all of ``data`` to the command's stdin on ``channel`` (at most
+        ``timeout``)."""
         raise NotImplementedError
+
+    def send_eof(self, channel: Any) -> None:
+        """Tell the command on ``channel`` that its stdin has ended (at most ``timeout``)."""
+        raise NotImplementedError
+
+    def _failure_of(self, exc: Exception) -> str | None:
+        """What the library error ``exc`` means: ``SESSION_FAILED``, ``CONNECTION_LOST``,
+        or ``None`` if it is not the library's (it then passes through)."""
+        raise NotImplementedError
+
+    def _describe(self, exc: Exception) -> str:
+        """The library's own words for ``exc``."""
+        return str(exc) or type(exc).__name__
+
+    def _configure_keepalive(self, seconds: int) -> float:
+        """Set the session up for keepalives every ``seconds``; return the delay before
+        the first :meth:`_send_keepalive`."""
+        return float(seconds)
+
+    def _send_keepalive(self) -> float | None:
+        """Send a keepalive if one is due, never waiting (it runs in the event loop);
+        return the seconds until the next one, or ``None`` to stop."""
+        raise NotImplementedError
+
+    def _say_goodbye(self, session: Any) -> None:
+        """Tell the server the session ends, if that can be done without waiting."""
+
+    # -- the one door for library calls ---------------------------------------------------
+
+    def _translated(self, action: str, run: Callable[[Any], Any]) -> Any:
+        """Run ``run(waiter)`` on this connection's wait loop; turn what goes wrong into
+        pssh's errors, naming the host and ``action``."""
+        waiter = self._waiter
+        if waiter is None:
+            raise SessionError(f"{action} on {self._where()} failed: the client is "
+                               f"disconnected", host=self.host, port=self.port)
+        try:
+            return run(waiter)
+        except DeadlineExceeded:
+            raise Timeout(f"{action} on {self._where()} timed out",
+                          host=self.host, port=self.port) from None
+        except SSHError:
+            raise
+        except Exception as exc:
+            failure = self._failure_of(exc)
+            if failure is None:
+                raise
+            reason = self._describe(exc)
+            if failure == SESSION_FAILED:
+                raise SessionError(f"{action} on {self._where()} failed: {reason}",
+                                   host=self.host, port=self.port, reason=reason) from exc
+            raise self._connection_lost(action, reason) from exc
+
+    def _connection_lost(self, action: str, reason: str) -> SSHError:
+        """Drop the dead connection, so the next command on this client reconnects, and
+        return the error to raise."""
+        self.disconnect()
+        return ConnectionError(f"{action} on {self._where()} failed: the connection was "
+                               f"lost ({reason})", host=self.host, port=self.port,
+                               reason=reason)
+
+    def call(self, func: Callable[..., Any], *args: Any, deadline: float | None,
+             action: str, again: int | None = None) -> Any:
+        """Run one library call in the wait loop until it stops saying "again" (the
+        library's usual code, or ``again``), at most until ``deadline``.
+
+        :raises Timeout: ``deadline`` passed.
+        :raises SessionError: the library refused the call; ``reason`` says why.
+        :raises ConnectionError: the connection was lost (the client then reconnects on
+            its next command).
+        """
+        return self._translated(action, lambda waiter: waiter.call(
+            func, *args, deadline=deadline, again=again))
+
+    def wait_for(self, attempt: Callable[[], bool], deadline: float | None,
+                 action: str) -> None:
+        """Repeat ``attempt`` (non-blocking library work) until it returns True, waiting
+        on the connection in between; errors as for :meth:`call`."""
+        self._translated(action, lambda waiter: waiter.until(attempt, deadline))
+
+    def call_once(self, attempt: Callable[[], Any], action: str) -> Any:
+        """Run non-blocking library work once, never waiting; errors as for :meth:`call`."""
+        def run(waiter: BaseSessionWaiter) -> Any:
+            result = attempt()
+            waiter.after_call(None, True)
+            return result
+        return self._translated(action, run)
+
+    def eagain(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call a library function until it stops saying "again" (at most ``timeout``);
+        parallel-ssh's name for :meth:`call`."""
+        return self.call(partial(func, *args, **kwargs), deadline=deadline_after(self.timeout),
+                         action=f"calling {getattr(func, '__name__', self._LIBRARY)}")
 
     def _execute(self, command: str, use_pty: bool, deadline: float | None,
                  ) -> tuple[Any, Any, Any]:
         """Start ``command``; return (channel, output reader, stdin)."""
-        channel = self._open_channel(deadline)
+        channel = self._open_session_channel(deadline)
         try:
             if use_pty:
-                self._call(getattr(channel, self._PTY_REQUEST), deadline=deadline,
-                           action="requesting a pty")
+                self.call(getattr(channel, self._PTY_REQUEST), deadline=deadline,
+                          action="requesting a pty")
             logger.debug("Executing %r on %s", command, self._where())
-            self._call(getattr(channel, self._EXEC_REQUEST), command, deadline=deadline,
-                       action="starting the command")
+            self.call(getattr(channel, self._EXEC_REQUEST), command, deadline=deadline,
+                      action="starting the command")
         except BaseException:
-            self._close_quietly(channel)
+            self.close_quietly(channel)
             raise
         return channel, self._reader_class(self, channel), self._stdin_class(self, channel)
 
-    def _start_shell(self, channel: Any, deadline: float | None) -> tuple[Any, Any]:
-        """Start a login shell on ``channel``; return (output reader, stdin)."""
+    def start_shell(self, channel: Any, deadline: float | None) -> tuple[Any, Any]:
+        """Start a login shell on ``channel`` (from :meth:`open_session`); return its
+        output reader and stdin. :meth:`open_shell` is the way to get a shell."""
         try:
-            self._call(getattr(channel, self._SHELL_REQUEST), deadline=deadline,
-                       action="starting a shell")
+            self.call(getattr(channel, self._SHELL_REQUEST), deadline=deadline,
+                      action="starting a shell")
         except BaseException:
-            self._close_quietly(channel)
+            self.close_quietly(channel)
             raise
         return self._reader_class(self, channel), self._stdin_class(self, channel)
 
-    def _close_quietly(self, channel: Any) -> None:
+    def close_quietly(self, channel: Any) -> None:
         """Close a channel on a best-effort basis with its own short deadline: at most
-        ``CLEANUP_TIMEOUT``, or the client's ``timeout`` if that is shorter."""
+        ``CLEANUP_TIMEOUT``, or the client's ``timeout`` if that is shorter. A failure is
+        logged, never raised."""
         limit = CLEANUP_TIMEOUT if self.timeout is None else min(CLEANUP_TIMEOUT, self.timeout)
         try:
-            self._call(channel.close, deadline=deadline_after(limit),
-                       action="closing a channel")
+            self.call(channel.close, deadline=deadline_after(limit),
+                      action="closing a channel")
         except SSHError as exc:
-            self._log_cleanup_failure("closing a channel", exc)
-
-    def _log_cleanup_failure(self, action: str, exc: BaseException) -> None:
-        logger.debug("%s on %s failed: %s", action, self._where(), exc)
+            logger.debug("closing a channel on %s failed: %s", self._where(), exc)
 
     def open_session(self) -> Any:
-        """Open a new channel on the connection."""
-        raise NotImplementedError
+        """Open a new channel on the connection (waits at most ``timeout``).
+
+        :raises SessionError: the server refused the channel.
+        """
+        return self._open_session_channel(deadline_after(self.timeout))
 
     def wait_finished(self, host_output: HostOutput, timeout: float | None = None) -> None:
         """Wait until the command of ``host_output`` has ended and its channel closed.
@@ -414,3 +532,20 @@ class BaseSSHClient:
                             encoding=encoding, read_timeout=read_timeout, buffers=reader)
         output.fully_qualified_command = full_command
         return output
+
+
+def check_no_agent_forwarding(forward_ssh_agent: Any, where: str, library: str) -> None:
+    """Refuse ``forward_ssh_agent=True``, which neither engine's library can do; ``where``
+    is ``host 'name'`` or ``every host``.
+
+    Both libraries can ask the server to forward the agent, but neither binding can accept
+    the channels the server then opens back for each agent request: the first one (any
+    remote ``ssh`` or ``ssh-add``) would break the whole connection. Refusing up front
+    beats a flag that is silently ignored, or a connection that dies mid-run.
+    """
+    if forward_ssh_agent:
+        raise NotImplementedError(
+            f"forward_ssh_agent=True ({where}) is not supported: {library} cannot serve "
+            f"the agent requests the server sends back, and the first one would break the "
+            f"connection. Leave it off, or use OpenSSH's `ssh -A` for commands that need "
+            f"the agent on the remote side")

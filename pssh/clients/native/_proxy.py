@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-A :class:`Bastion` is one authenticated :class:`SSHClient` to the proxy host. Each target
+A :class:`Bastion` is one authenticated :class:`NativeClient` to the proxy host. Each target
 host behind it gets a *tunnel*: a ``direct-tcpip`` channel on the bastion's session to
 the target's address, and a local socket pair. The target's own SSH session runs over one
 end of the pair as if it were a TCP connection; the bastion pumps bytes between the other
@@ -23,7 +23,7 @@ keep flowing: one slow target never stalls the bastion.
 
 If the bastion's connection fails, every tunnel's local socket is shut down, so each
 target's session fails at once; the target clients then raise ``ProxyError`` naming
-host and bastion (see ``SSHClient._translated``).
+host and bastion.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gevent
 from gevent import socket
@@ -39,11 +39,9 @@ from gevent.event import Event
 from gevent.lock import Semaphore
 
 from ...exceptions import ProxyError, SessionError, SSHError
-from ..base.single import SocketHandle
+from ..base._tcp import SocketHandle
+from ._seams import NativeClient
 from ._wait import EAGAIN
-
-if TYPE_CHECKING:
-    from .single import SSHClient
 
 __all__ = ["Bastion"]
 
@@ -73,8 +71,7 @@ class _Tunnel:
         self.queued += len(data)
         self.has_data.set()
 
-    @property
-    def full(self) -> bool:
+    def is_full(self) -> bool:
         return self.queued >= QUEUE_LIMIT
 
 
@@ -85,10 +82,10 @@ class Bastion:
     :param where: ``host:port`` of the proxy, for messages.
     """
 
-    def __init__(self, connect: Callable[[], SSHClient], where: str) -> None:
+    def __init__(self, connect: Callable[[], NativeClient], where: str) -> None:
         self._connect = connect
         self.where = where
-        self.client: SSHClient | None = None
+        self.client: NativeClient | None = None
         self.failure: str | None = None
         self._tunnels: list[_Tunnel] = []
         self._reader: gevent.Greenlet | None = None
@@ -97,9 +94,9 @@ class Bastion:
     def __repr__(self) -> str:
         return f"<Bastion {self.where} {len(self._tunnels)} tunnels>"
 
-    def _connected_client(self, target: str) -> SSHClient:
+    def _connected_client(self, target: str) -> NativeClient:
         with self._connecting:  # targets sharing the bastion wait for one connection
-            if self.client is None or self.client.sock is None:
+            if self.client is None or not self.client.is_connected():
                 try:
                     self.client = self._connect()
                 except SSHError as exc:
@@ -114,13 +111,14 @@ class Bastion:
         target = f"{host}:{port}"
         client = self._connected_client(target)
         try:
-            channel = client._open("direct_tcpip_ex", host, port, "127.0.0.1", 0,
-                                   deadline=deadline, action=f"opening a tunnel to {target}")
+            channel = client.open_channel("direct_tcpip_ex", host, port, "127.0.0.1", 0,
+                                          deadline=deadline,
+                                          action=f"opening a tunnel to {target}")
         except SessionError as exc:
             raise ProxyError(f"Proxy {self.where} could not open a connection to {target}: "
-                             f"{str(exc).rpartition(': ')[2] or exc}; is the host up, and "
-                             f"does the proxy allow TCP forwarding?", host=host,
-                             port=port) from exc
+                             f"{exc.reason or exc}; is the host up, and does the proxy allow "
+                             f"TCP forwarding?", host=host, port=port,
+                             reason=exc.reason) from exc
         target_end, pump_end = socket.socketpair()
         tunnel = _Tunnel(channel, pump_end, target)
         self._tunnels.append(tunnel)
@@ -140,11 +138,11 @@ class Bastion:
 
     # -- the pumps -------------------------------------------------------------------------
 
-    def _read_all(self, client: SSHClient) -> None:
+    def _read_all(self, client: NativeClient) -> None:
         """Read every tunnel's channel until no tunnel is left or the connection fails."""
         try:
             while self._tunnels:
-                client._wait_for(self._read_once, deadline=None,
+                client.wait_for(self._read_once, deadline=None,
                                  action=f"relaying through proxy {self.where}")
         except SSHError as exc:
             self.failure = str(exc)
@@ -156,7 +154,7 @@ class Bastion:
         """One pass over the tunnels; whether anything moved (or nothing is left)."""
         progressed = not self._tunnels
         for tunnel in list(self._tunnels):
-            if tunnel.eof or tunnel.full:
+            if tunnel.eof or tunnel.is_full():
                 continue
             size, data = tunnel.channel.read(READ_SIZE)
             if size == EAGAIN:
@@ -178,9 +176,9 @@ class Bastion:
                 while tunnel.queue:
                     chunk = tunnel.queue.popleft()
                     tunnel.local.sendall(chunk)
-                    was_full = tunnel.full
+                    was_full = tunnel.is_full()
                     tunnel.queued -= len(chunk)
-                    if was_full and not tunnel.full and self.client is not None:
+                    if was_full and not tunnel.is_full() and self.client is not None:
                         self.client.wake_waiters()  # the reader may read this channel again
                 if tunnel.eof:
                     tunnel.local.shutdown(socket.SHUT_WR)
@@ -189,14 +187,14 @@ class Bastion:
             logger.debug("Tunnel to %s: %s", tunnel.target, exc)
             self._close_tunnel(tunnel)
 
-    def _uplink(self, client: SSHClient, tunnel: _Tunnel) -> None:
+    def _uplink(self, client: NativeClient, tunnel: _Tunnel) -> None:
         """Send what the target session writes to the tunnel's channel."""
         try:
             while True:
                 data = tunnel.local.recv(READ_SIZE)
                 if not data:
                     break
-                client._write_all(tunnel.channel.write, data, deadline=None,
+                client.write_all(tunnel.channel.write, data, deadline=None,
                                   action=f"relaying to {tunnel.target}")
         except (OSError, SSHError) as exc:
             logger.debug("Tunnel to %s: %s", tunnel.target, exc)
@@ -215,5 +213,5 @@ class Bastion:
             pass
         tunnel.local.close()
         client = self.client
-        if client is not None and client.sock is not None:
-            client._close_quietly(tunnel.channel)
+        if client is not None and client.is_connected():
+            client.close_quietly(tunnel.channel)

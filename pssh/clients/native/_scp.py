@@ -13,15 +13,14 @@ import logging
 import os
 import posixpath
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from ..._deadline import deadline_after
-from ..._local_files import CHUNK_SIZE, LocalDownload, off_hub, read_chunks
 from ...exceptions import SCPError, SessionError
+from ..base._seams import where
+from ._local_files import CHUNK_SIZE, LocalDownload, off_hub, read_chunks
+from ._seams import NativeClient
 from ._sftp import unless_eagain
-
-if TYPE_CHECKING:
-    from .single import SSHClient
 
 __all__ = ["scp_recv_file", "scp_send_file"]
 
@@ -36,13 +35,13 @@ _REPLY_LIMIT = 64 * 1024
 """The most of the remote scp's reply kept for an error message."""
 
 
-def scp_send_file(client: SSHClient, local_path: str, remote_path: str) -> None:
+def scp_send_file(client: NativeClient, local_path: str, remote_path: str) -> None:
     """Upload one local file to ``remote_path`` with SCP, keeping its mode and times.
 
     :raises SCPError: the remote scp refused the file or failed writing it.
     """
     info = off_hub(os.stat, local_path)
-    what = f"SCP upload of {local_path!r} to {remote_path!r} on {client._where()}"
+    what = f"SCP upload of {local_path!r} to {remote_path!r} on {where(client)}"
     hint = (f"does the directory {posixpath.dirname(remote_path) or '.'!r} exist, and is "
             f"it writable?")
     channel = _open(client, what, "scp_send64", _encoded(remote_path),
@@ -65,14 +64,15 @@ def scp_send_file(client: SSHClient, local_path: str, remote_path: str) -> None:
         reply = _read_reply(client, channel, what)
         _call(client, what, channel.wait_closed)
     except BaseException:
-        client._close_quietly(channel)
+        client.close_quietly(channel)
         raise
     if reply[:1] != _STATUS_OK:
         message = reply[1:].decode(errors="replace").strip() or "no reason given"
-        raise SCPError(f"{what} failed: {message}", host=client.host, port=client.port)
+        raise SCPError(f"{what} failed: {message}", host=client.host, port=client.port,
+                       reason=message)
 
 
-def _read_reply(client: SSHClient, channel: Any, what: str) -> bytes:
+def _read_reply(client: NativeClient, channel: Any, what: str) -> bytes:
     """Read what the remote scp says until it ends (a status byte, maybe a message)."""
     read = unless_eagain(channel.read)
     reply = b""
@@ -83,14 +83,14 @@ def _read_reply(client: SSHClient, channel: Any, what: str) -> bytes:
         reply = (reply + data)[:_REPLY_LIMIT]
 
 
-def scp_recv_file(client: SSHClient, remote_path: str, local_path: str) -> None:
+def scp_recv_file(client: NativeClient, remote_path: str, local_path: str) -> None:
     """Download one remote file with SCP; the local copy appears only once complete.
 
     Its mode is the remote file's, less the local umask.
 
     :raises SCPError: the remote scp could not send the file.
     """
-    what = f"SCP download of {remote_path!r} from {client._where()}"
+    what = f"SCP download of {remote_path!r} from {where(client)}"
     channel, info = _open(client, what, "scp_recv2", _encoded(remote_path),
                           hint="does it exist, and is it a readable regular file?")
     read = unless_eagain(channel.read)
@@ -106,33 +106,35 @@ def scp_recv_file(client: SSHClient, remote_path: str, local_path: str) -> None:
                 left -= len(data)
             local_file.commit(info.st_mode)
     finally:
-        client._close_quietly(channel)
+        client.close_quietly(channel)
 
 
 def _encoded(path: str) -> bytes:
     return path.encode(errors="surrogateescape")
 
 
-def _call(client: SSHClient, what: str, func: Callable[..., Any], *args: Any) -> Any:
+def _call(client: NativeClient, what: str, func: Callable[..., Any], *args: Any) -> Any:
     """One libssh2 call in the wait loop; a session-level failure becomes SCPError."""
-    return _checked(client, what, "", lambda: client._call(
+    return _checked(client, what, "", lambda: client.call(
         func, *args, deadline=deadline_after(client.timeout), action=what))
 
 
-def _open(client: SSHClient, what: str, method: str, *args: Any, hint: str) -> Any:
+def _open(client: NativeClient, what: str, method: str, *args: Any, hint: str) -> Any:
     """Open the SCP channel (``scp_send64`` or ``scp_recv2``); failures become SCPError."""
-    return _checked(client, what, hint, lambda: client._open(
+    return _checked(client, what, hint, lambda: client.open_channel(
         method, *args, deadline=deadline_after(client.timeout), action=what))
 
 
-def _write(client: SSHClient, what: str, channel: Any, data: bytes) -> None:
-    _checked(client, what, "", lambda: client.eagain_write(channel.write, data))
+def _write(client: NativeClient, what: str, channel: Any, data: bytes) -> None:
+    _checked(client, what, "", lambda: client.write_all(
+        channel.write, data, deadline_after(client.timeout), what))
 
 
-def _checked(client: SSHClient, what: str, hint: str, run: Callable[[], T]) -> T:
+def _checked(client: NativeClient, what: str, hint: str, run: Callable[[], T]) -> T:
     try:
         return run()
     except SessionError as exc:
-        reason = str(exc).rpartition(" failed: ")[2]
+        reason = exc.reason or str(exc)
         message = f"{what} failed: {reason}" + (f" ({hint})" if hint else "")
-        raise SCPError(message, host=client.host, port=client.port) from exc.__cause__
+        raise SCPError(message, host=client.host, port=client.port,
+                       reason=reason) from exc.__cause__

@@ -1,9 +1,10 @@
 """SFTP on one host: files, directories and whole trees, through the client's wait loop.
 
-Every SFTP call runs in :meth:`SSHClient._call` with the client's ``timeout`` as the
-limit for that one call, so a copy of any length fails only when the server stops making
-progress for that long. SFTP's own error codes become :class:`~pssh.exceptions.SFTPIOError`
-messages that name the host, the remote path and the reason.
+Every SFTP call runs in the client's wait loop (its ``call``) with the client's
+``timeout`` as the limit for that one call, so a copy of any length fails only when the
+server stops making progress for that long. SFTP's own error codes become
+:class:`~pssh.exceptions.SFTPIOError` messages that name the host, the remote path and
+the reason.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import posixpath
 import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from ssh2.exceptions import SFTPError as LibSFTPError
 from ssh2.sftp import (
@@ -28,12 +29,11 @@ from ssh2.sftp_handle import SFTPAttributes
 from ssh2.utils import handle_error_codes
 
 from ..._deadline import deadline_after
-from ..._local_files import CHUNK_SIZE, LocalDownload, local_tree, off_hub, read_chunks
 from ...exceptions import SessionError, SFTPIOError, SSHError
+from ..base._seams import where
+from ._local_files import CHUNK_SIZE, LocalDownload, local_tree, off_hub, read_chunks
+from ._seams import NativeClient
 from ._wait import EAGAIN
-
-if TYPE_CHECKING:
-    from .single import SSHClient
 
 __all__ = ["RemoteFiles", "unless_eagain"]
 
@@ -82,7 +82,7 @@ class RemoteFiles:
     remote account's home directory.
     """
 
-    def __init__(self, client: SSHClient, sftp: Any, encoding: str = "utf-8") -> None:
+    def __init__(self, client: NativeClient, sftp: Any, encoding: str = "utf-8") -> None:
         self.client = client
         self.sftp = sftp
         self.encoding = encoding
@@ -104,13 +104,14 @@ class RemoteFiles:
             if missing_ok and status == NO_SUCH_FILE:
                 return None
             reason = _STATUS_TEXT.get(status, f"SFTP status {status}")
-            raise SFTPIOError(f"{action} {path!r} on {self.client._where()} failed: {reason}",
-                              host=self.client.host, port=self.client.port) from exc.__cause__
+            raise SFTPIOError(f"{action} {path!r} on {where(self.client)} failed: {reason}",
+                              host=self.client.host, port=self.client.port,
+                              reason=reason) from exc.__cause__
 
     def _call(self, func: Callable[..., Any], *args: Any, action: str, path: str,
               missing_ok: bool = False) -> Any:
         deadline = deadline_after(self.client.timeout)
-        return self._checked(action, path, lambda: self.client._call(
+        return self._checked(action, path, lambda: self.client.call(
             func, *args, deadline=deadline, action=f"{action} {path!r}"), missing_ok)
 
     def _remote(self, path: str) -> bytes:
@@ -136,7 +137,7 @@ class RemoteFiles:
             if attrs is not None:
                 if not stat.S_ISDIR(attrs.permissions):
                     raise SFTPIOError(
-                        f"cannot create directory {path!r} on {self.client._where()}: "
+                        f"cannot create directory {path!r} on {where(self.client)}: "
                         f"{current!r} exists and is not a directory",
                         host=self.client.host, port=self.client.port)
                 break
@@ -202,14 +203,14 @@ class RemoteFiles:
                 handle = self._call(*open_file, action="opening for writing", path=path)
         except SFTPIOError:
             if self.is_dir(path):
-                raise SFTPIOError(f"cannot upload to {path!r} on {self.client._where()}: it "
+                raise SFTPIOError(f"cannot upload to {path!r} on {where(self.client)}: it "
                                   f"is a directory; name the file to create",
                                   host=self.client.host, port=self.client.port) from None
             raise
         return handle
 
     def _write(self, handle: Any, chunk: bytes, path: str) -> None:
-        self._checked("writing", path, lambda: self.client._write_all(
+        self._checked("writing", path, lambda: self.client.write_all(
             handle.write, chunk, deadline=deadline_after(self.client.timeout),
             action=f"writing {path!r}"))
 
@@ -223,7 +224,7 @@ class RemoteFiles:
         with self._closing(handle, remote_path):
             attrs = self._call(handle.fstat, action="stat of", path=remote_path)
             if stat.S_ISDIR(attrs.permissions):
-                raise ValueError(f"{remote_path!r} on {self.client._where()} is a directory: "
+                raise ValueError(f"{remote_path!r} on {where(self.client)} is a directory: "
                                  f"pass recurse=True to copy it")
             read = unless_eagain(handle.read)
             with LocalDownload(local_path) as local_file:
@@ -279,7 +280,7 @@ class RemoteFiles:
                 target = self.stat(remote)
                 if target is None or not stat.S_ISREG(target.permissions):
                     logger.warning("Not copying %s from %s: a link to a directory, or "
-                                   "broken", remote, self.client._where())
+                                   "broken", remote, where(self.client))
                     continue
                 fetch_file(remote, local)
             elif stat.S_ISDIR(attrs.permissions):
@@ -288,4 +289,4 @@ class RemoteFiles:
                 fetch_file(remote, local)
             else:
                 logger.warning("Not copying %s from %s: not a regular file or directory",
-                               remote, self.client._where())
+                               remote, where(self.client))

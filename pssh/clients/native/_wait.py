@@ -26,12 +26,12 @@ themselves.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 from ssh2.error_codes import LIBSSH2_ERROR_EAGAIN
 from ssh2.session import LIBSSH2_SESSION_BLOCK_INBOUND, LIBSSH2_SESSION_BLOCK_OUTBOUND
 
-from ..base._wait import READ, SIBLING, WRITE, BaseSessionWaiter, DeadlineExceeded
+from ..base._wait import READ, WRITE, BaseSessionWaiter, DeadlineExceeded
 
 __all__ = ["EAGAIN", "DeadlineExceeded", "SessionWaiter"]
 
@@ -41,19 +41,7 @@ EAGAIN = LIBSSH2_ERROR_EAGAIN
 class SessionWaiter(BaseSessionWaiter):
     """Runs libssh2 calls on one non-blocking session, parking greenlets on EAGAIN."""
 
-    def call(self, func: Callable[..., Any], *args: Any, deadline: float | None = None) -> Any:
-        """Call ``func(*args)`` until it returns something other than EAGAIN.
-
-        :raises DeadlineExceeded: ``deadline`` (a ``time.monotonic()`` value) passed.
-        """
-        reason = None
-        while True:
-            result = func(*args)
-            again = isinstance(result, int) and result == EAGAIN
-            self.after_call(reason, progressed=not again)
-            if not again:
-                return result
-            reason = self.park(deadline)
+    AGAIN = EAGAIN
 
     def write(self, write: Callable[[bytes], tuple[int, int]], data: bytes,
               deadline: float | None = None) -> int:
@@ -64,21 +52,15 @@ class SessionWaiter(BaseSessionWaiter):
         """
         view = memoryview(data)
         sent = 0
-        reason = None
-        while sent < len(view):
+
+        def attempt() -> bool:
+            nonlocal sent
             rc, written = write(view[sent:].tobytes() if sent else data)
             sent += max(written, 0)
-            self.after_call(reason, progressed=written > 0)
-            reason = self.park(deadline) if rc == EAGAIN and sent < len(view) else None
+            return written > 0 or rc != EAGAIN
+        while sent < len(view):
+            self.until(attempt, deadline)
         return sent
-
-    def after_call(self, reason: str | None, progressed: bool) -> None:
-        """Wake the other parked greenlets if the call just made may have read the socket.
-
-        ``reason`` is why the caller last woke up (``None`` for a first attempt).
-        """
-        if self._parked and (progressed or reason != SIBLING):
-            self._wake_parked(stop_watching=False)
 
     def _wanted_events(self) -> int:
         directions = self.session.block_directions()

@@ -1,17 +1,23 @@
-"""The parallel client on libssh2: :class:`BaseParallelSSHClient` making native clients."""
+"""The parallel client on libssh2: the base parallel client making native clients, with
+shared connections to proxies and file copies on every host."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import Any
 
+from gevent.pool import Pool
+
+from ..._commands import format_host_command
 from ..._validate import check_pkey, check_port
 from ...config import HostConfig
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
-from ..base.parallel import BaseParallelSSHClient
+from ...exceptions import HostArgumentError
+from ..base.parallel import BaseParallelSSHClient, HostResult, spawn_with_result
+from ._local_files import local_target
 from ._proxy import Bastion
-from .single import SSHClient, check_no_agent_forwarding
+from .single import SSHClient
 
 __all__ = ["ParallelSSHClient"]
 
@@ -21,7 +27,7 @@ _NOT_NATIVE = {"cert_file", "gssapi_auth", "gssapi_server_identity",
 
 
 class ParallelSSHClient(BaseParallelSSHClient):
-    """Run commands on many hosts at once over libssh2.
+    """Run commands and copy files on many hosts at once over libssh2.
 
     Each host position gets one :class:`~pssh.clients.native.SSHClient`, made when first
     needed and reused by later commands. The parameters are those of ``SSHClient``
@@ -30,11 +36,15 @@ class ParallelSSHClient(BaseParallelSSHClient):
     :param hosts: the host names, one entry per host; a host may appear more than once.
     :param pool_size: how many hosts are connected and started at once.
     :param host_config: a list of :class:`~pssh.config.HostConfig`, one per host.
+    :raises NotImplementedError: agent forwarding, or a libssh-only ``HostConfig``
+        setting (certificates, GSS-API), was asked for.
     :raises TypeError: ``hosts`` is a string or not a list.
     :raises ValueError: a numeric argument is out of range.
     :raises PKeyFileError: ``pkey`` names a missing file.
     :raises HostConfigError: ``host_config`` does not fit ``hosts``.
     """
+
+    _client_class = SSHClient
 
     def __init__(self, hosts: Iterable[str], user: str | None = None,
                  password: str | None = None, port: int = 22,
@@ -47,6 +57,7 @@ class ParallelSSHClient(BaseParallelSSHClient):
                  forward_ssh_agent: bool = False, keepalive_seconds: int | None = 60,
                  identity_auth: bool = True, ipv6_only: bool = False,
                  compress: bool = False, keyboard_interactive: bool = False) -> None:
+        self._bastions: dict[tuple[Any, ...], Bastion] = {}
         super().__init__(hosts, user=user, password=password, port=port, pkey=pkey,
                          num_retries=num_retries, timeout=timeout, pool_size=pool_size,
                          allow_agent=allow_agent, host_config=host_config,
@@ -57,42 +68,18 @@ class ParallelSSHClient(BaseParallelSSHClient):
         self.proxy_user = proxy_user
         self.proxy_password = proxy_password
         self.proxy_pkey = check_pkey(proxy_pkey, proxy_host)
-        self._bastions: dict[tuple[Any, ...], Bastion] = {}
-        check_no_agent_forwarding(forward_ssh_agent, "every host")
         self.forward_ssh_agent = forward_ssh_agent
         self.keepalive_seconds = keepalive_seconds
         self.compress = compress
         self.keyboard_interactive = keyboard_interactive
-        self._check_host_config()
+        self._check_host_settings()
 
-    def _check_host_config(self) -> None:
-        super()._check_host_config()
-        for position, entry in enumerate(self.host_config or []):
-            check_pkey(entry.private_key, self.hosts[position])
-            check_pkey(entry.proxy_pkey, self.hosts[position])
-            check_no_agent_forwarding(entry.forward_ssh_agent, self.hosts[position])
-            _check_native_only(entry, self.hosts[position])
-
-    def _host_settings(self, position: int) -> dict[str, Any]:
-        settings: dict[str, Any] = {
-            "user": self.user, "password": self.password, "port": self.port,
-            "pkey": self.pkey, "num_retries": self.num_retries,
-            "retry_delay": self.retry_delay, "allow_agent": self.allow_agent,
-            "timeout": self.timeout, "forward_ssh_agent": self.forward_ssh_agent,
-            "keepalive_seconds": self.keepalive_seconds,
-            "identity_auth": self.identity_auth, "ipv6_only": self.ipv6_only,
-            "compress": self.compress, "keyboard_interactive": self.keyboard_interactive,
-            "proxy_host": self.proxy_host, "proxy_port": self.proxy_port,
-            "proxy_user": self.proxy_user, "proxy_password": self.proxy_password,
-            "proxy_pkey": self.proxy_pkey,
-        }
-        settings.update((name, value) for name, value in self._overrides(position).items()
-                        if name not in _NOT_NATIVE)
-        return settings
+    def _check_engine_settings(self, entry: HostConfig, settings: dict[str, Any],
+                               host: str) -> None:
+        _check_native_only(entry, host)
 
     def _make_client(self, position: int, host: str) -> SSHClient:
         settings = self._host_settings(position)
-        settings.setdefault("alias", self._alias(position))
         if settings["proxy_host"] is not None:
             settings["_bastion"] = self._bastion_for(settings)
         return SSHClient(host, **settings)
@@ -123,6 +110,103 @@ class ParallelSSHClient(BaseParallelSSHClient):
         for bastion in bastions.values():
             bastion.close()
 
+    # -- file copies --------------------------------------------------------------------
+
+    def copy_file(self, local_file: str, remote_file: str, recurse: bool = False,
+                  copy_args: Any = None) -> list[HostResult]:
+        """Upload ``local_file`` to ``remote_file`` on every host with SFTP.
+
+        Returns at once with one :class:`~pssh.clients.base.parallel.HostResult` per
+        host, in host order. Wait with ``gevent.joinall(results, raise_error=True)``, or
+        call each result's ``get()``: that is where a host's error is raised, named after
+        its host. One host failing does not stop the copies to the others.
+
+        Missing remote parent directories are created and the file's permission bits are
+        kept (parallel-ssh 2.x forced 0644). See
+        :meth:`SSHClient.copy_file <pssh.clients.native.single.SSHClient.copy_file>`.
+
+        :param recurse: copy a directory and everything under it.
+        :param copy_args: one entry per host filling ``%`` placeholders in the paths
+            (a tuple for positional ones, a dict for named ones); a path without
+            placeholders is used as it is.
+        :raises HostArgumentError: ``copy_args`` is shorter than the host list, or an
+            entry does not fit a path.
+        """
+        paths = self._copy_paths(local_file, remote_file, copy_args)
+        return self._spawn_copies("copy_file", paths, recurse=recurse)
+
+    def copy_remote_file(self, remote_file: str, local_file: str, recurse: bool = False,
+                         suffix_separator: str = "_", copy_args: Any = None,
+                         encoding: str = "utf-8") -> list[HostResult]:
+        """Download ``remote_file`` from every host with SFTP.
+
+        Each host's copy goes to ``<local_file><suffix_separator><host>`` (or to the
+        paths ``copy_args`` gives); missing local directories are created. Returns one
+        :class:`~pssh.clients.base.parallel.HostResult` per host, as :meth:`copy_file` does.
+
+        :param encoding: how remote file names are encoded.
+        """
+        paths = self._copy_paths(remote_file, local_file, copy_args, suffix_separator)
+        return self._spawn_copies("copy_remote_file", paths, recurse=recurse,
+                                  encoding=encoding)
+
+    def scp_send(self, local_file: str, remote_file: str, recurse: bool = False,
+                 copy_args: Any = None) -> list[HostResult]:
+        """Upload ``local_file`` to ``remote_file`` on every host with SCP, keeping mode
+        and times. Returns one :class:`~pssh.clients.base.parallel.HostResult` per host,
+        as :meth:`copy_file` does. See
+        :meth:`SSHClient.scp_send <pssh.clients.native.single.SSHClient.scp_send>`.
+        """
+        local_file, remote_file = _scp_templates(local_file, remote_file, copy_args)
+        paths = self._copy_paths(local_file, remote_file, copy_args)
+        return self._spawn_copies("scp_send", paths, recurse=recurse)
+
+    def scp_recv(self, remote_file: str, local_file: str, recurse: bool = False,
+                 copy_args: Any = None, suffix_separator: str = "_") -> list[HostResult]:
+        """Download ``remote_file`` from every host with SCP, to
+        ``<local_file><suffix_separator><host>`` (or the paths ``copy_args`` gives).
+        Returns one :class:`~pssh.clients.base.parallel.HostResult` per host, as
+        :meth:`copy_file` does.
+        """
+        local_file, remote_file = _scp_templates(local_file, remote_file, copy_args)
+        paths = self._copy_paths(remote_file, local_file, copy_args, suffix_separator)
+        return self._spawn_copies("scp_recv", paths, recurse=recurse)
+
+    def _copy_paths(self, source: str, destination: str, copy_args: Any,
+                    suffix_separator: str | None = None) -> list[tuple[str, str]]:
+        """Each host's ``(source, destination)``: formatted with its ``copy_args`` entry,
+        or else, for downloads, with the host appended to the destination."""
+        if copy_args:
+            copy_args = list(copy_args)
+            if len(copy_args) < len(self._hosts):
+                raise HostArgumentError(
+                    f"copy_args has {len(copy_args)} entries for {len(self._hosts)} hosts; "
+                    f"give one entry per host")
+
+            def fill(path: str, position: int) -> str:
+                if "%" not in path:
+                    return path  # nothing to fill (parallel-ssh raised TypeError here)
+                return format_host_command(path, copy_args[position], position, "copy_args",
+                                           "the path")
+            return [(fill(source, position), fill(destination, position))
+                    for position in range(len(self._hosts))]
+        if suffix_separator is not None:
+            destination = local_target(destination, source)
+            return [(source, f"{destination}{suffix_separator}{host}") for host in self._hosts]
+        return [(source, destination)] * len(self._hosts)
+
+    def _spawn_copies(self, method: str, paths: list[tuple[str, str]],
+                      **kwargs: Any) -> list[HostResult]:
+        pool = Pool(self.pool_size)
+        return [spawn_with_result(pool, self._copy_on_host, position, host, method,
+                                  *paths[position], kwargs)
+                for position, host in enumerate(self._hosts)]
+
+    def _copy_on_host(self, position: int, host: str, method: str, source: str,
+                      destination: str, kwargs: dict[str, Any]) -> None:
+        client = self._client_for(position, host)
+        getattr(client, method)(source, destination, **kwargs)
+
 
 def _check_native_only(entry: HostConfig, host: str) -> None:
     """Refuse libssh-only settings instead of dropping them (parallel-ssh dropped them)."""
@@ -132,3 +216,17 @@ def _check_native_only(entry: HostConfig, host: str) -> None:
             f"HostConfig for host {host!r} sets {', '.join(asked)}, which this client "
             f"(libssh2) cannot do: certificate and GSS-API authentication need "
             f"pssh.clients.ssh.ParallelSSHClient, which takes the same arguments")
+
+
+def _scp_templates(local_file: str, remote_file: str, copy_args: Any) -> tuple[str, str]:
+    """The path templates for ``scp_send``/``scp_recv``.
+
+    parallel-ssh's SCP methods took both paths from ``copy_args`` entries, dicts with
+    ``local_file`` and ``remote_file`` keys, ignoring the paths given; entries of that
+    form keep that meaning. Any other ``copy_args`` fill the given paths as for
+    ``copy_file``.
+    """
+    if copy_args and all(isinstance(entry, Mapping) and
+                         {"local_file", "remote_file"} <= entry.keys() for entry in copy_args):
+        return "%(local_file)s", "%(remote_file)s"
+    return local_file, remote_file

@@ -1,9 +1,11 @@
 """One host's client on libssh2 (ssh2-python), fully non-blocking.
 
-Every libssh2 call goes through :meth:`SSHClient._call`, which runs it in the one wait
-loop (:mod:`._wait`) and turns libssh2's and the socket's errors into pssh's, naming the
-host. The handshake and authentication are non-blocking too: while one host's key
-exchange waits on the network, the event loop serves the others.
+Every libssh2 call goes through the base client's one door (``BaseSSHClient.call`` and
+its siblings), which runs it in the wait loop (``pssh.clients.native._wait``) and turns
+libssh2's and the socket's errors into pssh's, naming the host. The handshake and
+authentication are non-blocking too: while one host's key exchange waits on the network,
+the event loop serves the others. What is here is libssh2's part: the session, its
+authentication calls, channels of every kind, and the file copies built on them.
 """
 
 from __future__ import annotations
@@ -31,17 +33,17 @@ from ssh2.session import (
 )
 
 from ..._deadline import deadline_after, time_left
-from ..._local_files import check_local_source, local_target
 from ..._validate import check_pkey, check_port
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
-from ...exceptions import ConnectionError, ProxyError, SessionError, SFTPError, SSHError, Timeout
-from ..base._keepalive import Keepalive
-from ..base.single import BaseSSHClient, SocketHandle, _Retryable
+from ...exceptions import ProxyError, SessionError, SFTPError, SSHError, Timeout
+from ..base._tcp import SocketHandle
+from ..base.single import CONNECTION_LOST, SESSION_FAILED, BaseSSHClient
 from ._channel import ChannelReader, Stdin
+from ._local_files import check_local_source, local_target
 from ._proxy import Bastion
 from ._scp import scp_recv_file, scp_send_file
 from ._sftp import RemoteFiles
-from ._wait import EAGAIN, DeadlineExceeded, SessionWaiter
+from ._wait import EAGAIN, SessionWaiter
 
 __all__ = ["SSHClient"]
 
@@ -90,7 +92,8 @@ class SSHClient(BaseSSHClient):
     :param proxy_pkey: private key for the proxy (path or bytes); without it the proxy
         is authenticated by agent, identity files or ``proxy_password``.
     :param forward_ssh_agent: not supported; ``True`` raises ``NotImplementedError``
-        (libssh2 cannot serve the agent requests the server sends back).
+        (libssh2 cannot serve the agent requests the server sends back, and the first
+        one would break the connection).
     :param keyboard_interactive: send ``password`` by keyboard-interactive
         authentication (as PAM-based servers often require) instead of the password
         method.
@@ -102,6 +105,8 @@ class SSHClient(BaseSSHClient):
 
     _reader_class = ChannelReader
     _stdin_class = Stdin
+    _waiter_class = SessionWaiter
+    _LIBRARY = "libssh2"
 
     def __init__(self, host: str, user: str | None = None, password: str | None = None,
                  port: int | None = None, pkey: str | bytes | None = None,
@@ -119,8 +124,9 @@ class SSHClient(BaseSSHClient):
                          alias=alias, num_retries=num_retries, retry_delay=retry_delay,
                          allow_agent=allow_agent, timeout=timeout,
                          identity_auth=identity_auth, ipv6_only=ipv6_only,
-                         keyboard_interactive=keyboard_interactive)
-        check_no_agent_forwarding(forward_ssh_agent, host)
+                         keyboard_interactive=keyboard_interactive,
+                         keepalive_seconds=keepalive_seconds, compress=compress,
+                         forward_ssh_agent=forward_ssh_agent)
         self.proxy_host = proxy_host
         self.proxy_port = check_port(22 if proxy_port is None else proxy_port, proxy_host)
         self.proxy_user = proxy_user
@@ -129,15 +135,8 @@ class SSHClient(BaseSSHClient):
         self._owns_bastion = _bastion is None and proxy_host is not None
         self._bastion = _bastion if _bastion is not None or proxy_host is None else Bastion(
             partial(self._connect_proxy, proxy_host), f"{proxy_host}:{self.proxy_port}")
-        self.forward_ssh_agent = forward_ssh_agent
-        self.keepalive_seconds = keepalive_seconds
-        self.compress = compress
-        self.session: Any = None
-        self._waiter: SessionWaiter | None = None
-        self._keepalive: Keepalive | None = None
         self._opening = Semaphore()
-        self._connect_and_auth()
-        self._start_keepalive()
+        self._connect()
 
     def _connect_proxy(self, proxy_host: str) -> SSHClient:
         """The client to this client's own bastion, with its settings."""
@@ -154,53 +153,77 @@ class SSHClient(BaseSSHClient):
         return self._bastion.open_tunnel(self.host, self.port, deadline)
 
     def disconnect(self) -> None:
-        """Say goodbye to the server if it can be done without waiting, then end the
-        connection (see :meth:`BaseSSHClient.disconnect`). A bastion of this client's
+        """End the connection (see :meth:`BaseSSHClient.disconnect
+        <pssh.clients.base.single.BaseSSHClient.disconnect>`). A bastion of this client's
         own (not one shared by a ``ParallelSSHClient``) is disconnected too."""
-        keepalive, self._keepalive = self._keepalive, None
-        if keepalive is not None:
-            keepalive.stop()
-        session, self.session = self.session, None
-        waiter, self._waiter = self._waiter, None
-        if waiter is not None:
-            waiter.release_all()
-        if session is not None and self.sock is not None:
-            try:
-                session.disconnect()
-            except (SSH2Error, OSError):
-                pass
         super().disconnect()
         if self._owns_bastion and self._bastion is not None:
             self._bastion.close()
 
-    # -- the one way every libssh2 call is made -----------------------------------------
+    def _say_goodbye(self, session: Any) -> None:
+        try:
+            session.disconnect()
+        except (SSH2Error, OSError):
+            pass
 
-    def _call(self, func: Callable[..., Any], *args: Any, deadline: float | None,
-              action: str) -> Any:
-        """Run a libssh2 call in the wait loop, translating errors at the boundary."""
-        return self._translated(action, lambda waiter: waiter.call(func, *args,
-                                                                    deadline=deadline))
+    # -- libssh2's errors -------------------------------------------------------------------
 
-    def _open(self, method: str, *args: Any, deadline: float | None, action: str) -> Any:
-        """Open a channel of any kind: ``method`` is the session's ``open_session``,
-        ``direct_tcpip_ex``, ``sftp_init``, ``scp_send64`` or ``scp_recv2``.
+    def _failure_of(self, exc: Exception) -> str | None:
+        if isinstance(exc, _CONNECTION_LOST):
+            return CONNECTION_LOST
+        return SESSION_FAILED if isinstance(exc, SSH2Error) else None
+
+    def _connection_lost(self, action: str, reason: str) -> SSHError:
+        bastion = self._bastion
+        error = super()._connection_lost(action, reason)
+        if bastion is not None and bastion.failure is not None:
+            return ProxyError(f"{action} on {self._where()} failed: the connection through "
+                              f"proxy {bastion.where} was lost ({bastion.failure})",
+                              host=self.host, port=self.port, reason=bastion.failure)
+        return error
+
+    def _describe(self, exc: Exception) -> str:
+        text = super()._describe(exc)
+        session = self.session
+        if not isinstance(exc, SSH2Error) or session is None:
+            return text
+        try:
+            code = session.last_error()
+            message = code.decode(errors="replace") if isinstance(code, bytes) else code
+        except (SSH2Error, AttributeError, TypeError):
+            message = None
+        if not message:
+            return text
+        return f"{text}: {message}" if str(exc) else str(message)
+
+    # -- channels of every kind -------------------------------------------------------------
+
+    def open_channel(self, kind: str, *args: Any, deadline: float | None,
+                     action: str) -> Any:
+        """Open a channel of any kind: ``kind`` is the libssh2 session's method,
+        ``open_session``, ``direct_tcpip_ex``, ``sftp_init``, ``scp_send64`` or
+        ``scp_recv2``.
 
         libssh2 runs one session-wide state machine for opening channels, so two
         greenlets opening at once on one non-blocking session would get each other's
         channel. Opens on a client therefore take turns, each within its deadline.
+
+        :raises Timeout: ``deadline`` passed, waiting for the turn or for the server.
+        :raises SessionError: the server refused the channel.
         """
         if not self._opening.acquire(timeout=time_left(deadline)):
             raise Timeout(f"{action} on {self._where()} timed out waiting for another "
                           f"channel to open", host=self.host, port=self.port)
         try:
-            func = getattr(self.session, method) if self.session else _no_session
-            return self._call(func, *args, deadline=deadline, action=action)
+            func = getattr(self.session, kind) if self.session else _no_session
+            return self.call(func, *args, deadline=deadline, action=action)
         finally:
             self._opening.release()
 
-    def _write_all(self, write_func: Callable[[bytes], tuple[int, int]], data: bytes,
-                   deadline: float | None, action: str) -> None:
-        """Write all of ``data`` in the wait loop, resuming partial writes."""
+    def write_all(self, write_func: Callable[[bytes], tuple[int, int]], data: bytes,
+                  deadline: float | None, action: str) -> None:
+        """Write all of ``data`` with a libssh2 write function (a channel's or an SFTP
+        handle's ``write``), resuming partial writes; errors as for :meth:`call`."""
         self._translated(action, lambda waiter: waiter.write(write_func, data, deadline))
 
     def wake_waiters(self) -> None:
@@ -208,83 +231,27 @@ class SSHClient(BaseSSHClient):
         if self._waiter is not None:
             self._waiter.wake_parked()
 
-    def _wait_for(self, attempt: Callable[[], bool], deadline: float | None,
-                  action: str) -> None:
-        """Repeat ``attempt`` (non-blocking libssh2 work) until it reports progress."""
-        def run(waiter: SessionWaiter) -> None:
-            reason = None
-            while True:
-                progressed = attempt()
-                waiter.after_call(reason, progressed)
-                if progressed:
-                    return
-                reason = waiter.park(deadline)
-        self._translated(action, run)
+    def write_stdin(self, channel: Any, data: bytes) -> None:
+        """Send all of ``data`` to the command's stdin (at most ``timeout``)."""
+        self.write_all(channel.write, data, deadline_after(self.timeout), "writing to stdin")
 
-    def _without_waiting(self, attempt: Callable[[], Any]) -> Any:
-        """Run non-blocking libssh2 work once, translating errors."""
-        def run(waiter: SessionWaiter) -> Any:
-            result = attempt()
-            waiter.after_call(None, True)
-            return result
-        return self._translated("checking the command", run)
-
-    def _translated(self, action: str, run: Callable[[SessionWaiter], Any]) -> Any:
-        waiter = self._waiter
-        if waiter is None:
-            raise SessionError(f"{action} on {self._where()} failed: the client is "
-                               f"disconnected", host=self.host, port=self.port)
-        try:
-            return run(waiter)
-        except DeadlineExceeded:
-            raise Timeout(f"{action} on {self._where()} timed out",
-                          host=self.host, port=self.port) from None
-        except _CONNECTION_LOST as exc:
-            # Drop the dead connection so the next command on this client reconnects.
-            reason = self._describe(exc) if isinstance(exc, SSH2Error) else exc
-            bastion = self._bastion
-            self.disconnect()
-            if bastion is not None and bastion.failure is not None:
-                raise ProxyError(f"{action} on {self._where()} failed: the connection "
-                                 f"through proxy {bastion.where} was lost "
-                                 f"({bastion.failure})", host=self.host,
-                                 port=self.port) from exc
-            raise ConnectionError(f"{action} on {self._where()} failed: the connection was "
-                                  f"lost ({reason})", host=self.host, port=self.port) from exc
-        except SSH2Error as exc:
-            raise SessionError(f"{action} on {self._where()} failed: {self._describe(exc)}",
-                               host=self.host, port=self.port) from exc
-
-    def _describe(self, exc: SSH2Error) -> str:
-        text = str(exc) or type(exc).__name__
-        session = self.session
-        if session is not None:
-            try:
-                code, message = session.last_error(), None
-                message = code.decode(errors="replace") if isinstance(code, bytes) else code
-            except (SSH2Error, AttributeError, TypeError):
-                message = None
-            if message:
-                text = f"{text}: {message}" if str(exc) else message
-        return text
+    def send_eof(self, channel: Any) -> None:
+        """Send EOF on ``channel`` (at most ``timeout``)."""
+        self.call(channel.send_eof, deadline=deadline_after(self.timeout),
+                  action="closing stdin")
 
     # -- connection set-up (hooks of BaseSSHClient) ---------------------------------------
 
-    def _handshake(self, deadline: float | None) -> None:
-        assert self.sock is not None
+    def _new_session(self, sock: SocketHandle) -> Any:
         session = Session()
         session.set_blocking(False)
         _prefer_fast_ciphers(session)
         if self.compress:
             session.flag(LIBSSH2_FLAG_COMPRESS)
-        self.session = session
-        self._waiter = SessionWaiter(session, self.sock.fileno())
-        try:
-            self._call(session.handshake, self.sock, deadline=deadline,
-                       action="SSH handshake")
-        except SSHError as exc:
-            # The server may be busy (MaxStartups) or restarting: worth another attempt.
-            raise _Retryable(exc) from exc.__cause__
+        return session
+
+    def _handshake_call(self, session: Any) -> Callable[[], Any]:
+        return partial(session.handshake, self.sock)
 
     def _auth_pkey(self, pkey: str | bytes, deadline: float | None) -> None:
         passphrase = self.password or ""
@@ -294,19 +261,17 @@ class SSHClient(BaseSSHClient):
         else:
             auth = partial(self.session.userauth_publickey_fromfile, self.user, pkey,
                            passphrase=passphrase)
-        self._call(auth, deadline=deadline, action="public key authentication")
+        self.call(auth, deadline=deadline, action="public key authentication")
 
-    def _auth_agent(self, _unused: None, deadline: float | None) -> None:
-        if not os.environ.get("SSH_AUTH_SOCK"):
-            raise SSHError("no SSH agent is running (SSH_AUTH_SOCK is not set)")
+    def _auth_agent(self, deadline: float | None) -> None:
         agent = self.session.agent_init()
         try:
             agent.connect()
             agent.list_identities()
             for identity in agent.get_identities():
                 try:
-                    self._call(agent.userauth, self.user, identity, deadline=deadline,
-                               action="agent authentication")
+                    self.call(agent.userauth, self.user, identity, deadline=deadline,
+                              action="agent authentication")
                     return
                 except SessionError:
                     continue
@@ -318,37 +283,38 @@ class SSHClient(BaseSSHClient):
 
     def _auth_password(self, password: str, deadline: float | None) -> None:
         if self.keyboard_interactive:
-            self._call(self.session.userauth_keyboardinteractive, self.user, password,
-                       deadline=deadline, action="keyboard-interactive authentication")
+            self.call(self.session.userauth_keyboardinteractive, self.user, password,
+                      deadline=deadline, action="keyboard-interactive authentication")
         else:
-            self._call(self.session.userauth_password, self.user, password,
-                       deadline=deadline, action="password authentication")
+            self.call(self.session.userauth_password, self.user, password,
+                      deadline=deadline, action="password authentication")
 
-    def _start_keepalive(self) -> None:
-        if self.keepalive_seconds:
-            self.session.keepalive_config(False, int(self.keepalive_seconds))
-            self._keepalive = Keepalive(self, _send_keepalive, 0)
+    def _configure_keepalive(self, seconds: int) -> float:
+        self.session.keepalive_config(False, seconds)
+        return 0  # libssh2 says when the first one is due
 
-    # -- channels and commands ---------------------------------------------------------
+    def _send_keepalive(self) -> float | None:
+        waiter = self._waiter
+        if self.session is None or waiter is None:
+            return None
+        try:
+            seconds = self.session.keepalive_send()
+            waiter.after_call(None, True)
+        except (SSH2Error, OSError) as exc:
+            logger.debug("Keepalive to %s failed: %s", self._where(), exc)
+            return None
+        return max(int(seconds) if seconds != EAGAIN else 1, 1)
 
-    def _open_channel(self, deadline: float | None) -> Any:
-        return self._open("open_session", deadline=deadline, action="opening a channel")
+    def _open_session_channel(self, deadline: float | None) -> Any:
+        return self.open_channel("open_session", deadline=deadline,
+                                 action="opening a channel")
 
     # -- parallel-ssh's public single-host API --------------------------------------------
 
-    def open_session(self) -> Any:
-        """Open a new channel on the session (waits at most ``timeout``)."""
-        return self._open_channel(deadline_after(self.timeout))
-
-    def eagain(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Call a libssh2 function until it stops returning EAGAIN (at most ``timeout``)."""
-        return self._call(partial(func, *args, **kwargs), deadline=deadline_after(self.timeout),
-                          action=f"calling {getattr(func, '__name__', 'libssh2')}")
-
     def eagain_write(self, write_func: Callable[[bytes], tuple[int, int]], data: bytes) -> None:
         """Write all of ``data`` with ``write_func``, resuming partial writes."""
-        self._write_all(write_func, data, deadline=deadline_after(self.timeout),
-                        action="writing")
+        self.write_all(write_func, data, deadline=deadline_after(self.timeout),
+                       action="writing")
 
     def finished(self, channel: Any) -> bool:
         """Whether the remote command has sent EOF on ``channel``."""
@@ -363,8 +329,8 @@ class SSHClient(BaseSSHClient):
     def close_channel(self, channel: Any) -> None:
         """Close ``channel`` and wait (at most ``timeout``) for the server to close it too."""
         deadline = deadline_after(self.timeout)
-        self._call(channel.close, deadline=deadline, action="closing a channel")
-        self._call(channel.wait_closed, deadline=deadline, action="closing a channel")
+        self.call(channel.close, deadline=deadline, action="closing a channel")
+        self.call(channel.wait_closed, deadline=deadline, action="closing a channel")
 
     # -- file copies: SFTP and SCP ---------------------------------------------------------
 
@@ -375,10 +341,11 @@ class SSHClient(BaseSSHClient):
         :raises SFTPError: the server refused the SFTP subsystem.
         """
         try:
-            return self._open("sftp_init", deadline=deadline_after(self.timeout),
-                              action="starting SFTP")
+            return self.open_channel("sftp_init", deadline=deadline_after(self.timeout),
+                                     action="starting SFTP")
         except SessionError as exc:
-            raise SFTPError(str(exc), host=self.host, port=self.port) from exc.__cause__
+            raise SFTPError(str(exc), host=self.host, port=self.port,
+                            reason=exc.reason) from exc.__cause__
 
     _make_sftp = make_sftp  # parallel-ssh's name
 
@@ -481,22 +448,6 @@ def _remote_target(remote_file: str, local_file: str) -> str:
     return remote_file
 
 
-def check_no_agent_forwarding(forward_ssh_agent: Any, host: str) -> None:
-    """Refuse ``forward_ssh_agent=True``, which libssh2 cannot do.
-
-    libssh2 can ask the server to forward the agent, but cannot accept the channels the
-    server then opens back for each agent request: the first one (any remote ``ssh`` or
-    ``ssh-add``) breaks the whole connection. Refusing up front beats a flag that is
-    silently ignored, or a connection that dies mid-run.
-    """
-    if forward_ssh_agent:
-        raise NotImplementedError(
-            f"forward_ssh_agent=True is not supported (host {host!r}): libssh2 cannot "
-            f"serve the agent requests the server sends back, and the first one would "
-            f"break the connection. Leave it off, or use OpenSSH's `ssh -A` for commands "
-            f"that need the agent on the remote side")
-
-
 def _prefer_fast_ciphers(session: Any) -> None:
     supported = session.supported_algs(LIBSSH2_METHOD_CRYPT_CS)
     preferred = [name for name in FAST_CIPHERS if name in supported]
@@ -507,17 +458,3 @@ def _prefer_fast_ciphers(session: Any) -> None:
 
 def _no_session() -> Any:
     raise OSError("the client is disconnected")
-
-
-def _send_keepalive(client: SSHClient) -> float | None:
-    """Send a keepalive if one is due (from the event loop; never waits). Returns the
-    seconds until the next one, or ``None`` once the connection is gone."""
-    if client.session is None or client._waiter is None:
-        return None
-    try:
-        seconds = client.session.keepalive_send()
-        client._waiter.after_call(None, True)
-    except (SSH2Error, OSError) as exc:
-        logger.debug("Keepalive to %s failed: %s", client._where(), exc)
-        return None
-    return max(int(seconds) if seconds != EAGAIN else 1, 1)

@@ -1,9 +1,10 @@
-"""A running command's channel on libssh: its output reader and its stdin.
+"""A running command's channel on libssh: its output reader and its stdin's writes.
 
 Theory of operation
 -------------------
 The reader moves bytes from libssh's per-channel buffers into the two line buffers only
-when :class:`~pssh.output.HostOutput` asks (see ``pssh.output``). Reading a stream
+when :class:`~pssh.output.HostOutput` asks (see ``pssh.output``; the engine-independent
+half is ``pssh.clients.base._channel``). Reading a stream
 whose libssh buffer is empty makes libssh read the socket; bytes left unread stay in
 libssh's buffer and hold its channel window shut, so a command whose output nobody reads
 waits instead of filling the client's memory.
@@ -23,25 +24,36 @@ more than the open window, and parks while the window is shut.
 
 from __future__ import annotations
 
+import logging
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ssh.exceptions import EOF
 
-from ...exceptions import Timeout
 from ...output import LineBuffer
+from ..base._channel import FILL_LIMIT, READ_SIZE, Stdin
+from ..base._channel import ChannelReader as BaseChannelReader
+from ..base._seams import ChannelClient
 
-if TYPE_CHECKING:
-    from .single import SSHClient
+__all__ = ["ChannelReader", "Stdin", "CommandEnded", "LibsshClient", "write_all",
+           "exit_status"]
 
-__all__ = ["ChannelReader", "Stdin", "CommandEnded", "write_all", "exit_status"]
-
-READ_SIZE = 64 * 1024
-FILL_LIMIT = 1024 * 1024
-"""Bytes one fill takes at most, so a reader yields lines before it takes more and a
-fast stream read as it arrives stays within a few buffers' worth of memory."""
+logger = logging.getLogger("pssh.clients.ssh")
 
 _NO_STATUS = -1  # what libssh's get_exit_status returns while it has none
+
+
+class LibsshClient(ChannelClient, Protocol):
+    """What this module needs of a libssh client beyond :class:`ChannelClient`."""
+
+    def taken_bytes(self) -> int | None:
+        """How many bytes libssh has read from the socket so far, if the kernel says."""
+
+    def check_alive(self) -> None:
+        """Raise if the connection has closed."""
+
+    def flush(self, deadline: float | None) -> None:
+        """Wait until libssh has handed every queued byte to the socket."""
 
 
 class CommandEnded(Exception):
@@ -59,61 +71,25 @@ def exit_status(channel: Any) -> int | None:
     return None if status == _NO_STATUS else int(status)
 
 
-class ChannelReader:
+class ChannelReader(BaseChannelReader):
     """Fills one command's stdout/stderr buffers from its libssh channel."""
 
-    def __init__(self, client: SSHClient, channel: Any) -> None:
-        self.stdout = LineBuffer()
-        self.stderr = LineBuffer()
-        self._client = client
-        self._channel = channel
+    _client: LibsshClient
+
+    def __init__(self, client: LibsshClient, channel: Any) -> None:
+        super().__init__(client, channel)
         self._ended = {False: False, True: False}  # stream (is_stderr) -> reached its end
-        self._exit_code: int | None = None
-        self._done = False
-        self._failed = False
 
-    def __repr__(self) -> str:
-        state = "failed" if self._failed else "done" if self._done else (
-            "eof" if all(self._ended.values()) else "running")
-        return f"<ChannelReader {self._client.host} {state}>"
-
-    def is_done(self) -> bool:
-        return self._done or self._failed
-
-    def fill(self, deadline: float | None) -> None:
-        """Read what is available, waiting for more until ``deadline`` if nothing is.
-
-        :raises Timeout: ``deadline`` passed.
-        :raises SSHError: the channel or connection failed (the reader is then done).
-        """
-        if self.is_done():
-            return
-        try:
-            self._client._wait_for(self._step, deadline, "reading output")
-        except Timeout:
-            raise
-        except Exception:
-            self._failed = True
-            raise
-
-    def poll_exit_code(self) -> int | None:
-        """The exit code once the command has finished; moves available output, never
-        waits."""
-        if not self.is_done():
-            try:
-                self._client._without_waiting(self._step)
-            except Exception:
-                self._failed = True
-        return self._exit_code
+    def _is_at_eof(self) -> bool:
+        return all(self._ended.values())
 
     def _step(self) -> bool:
-        """Move what has arrived; True if anything came or the command finished."""
         taken = self._read_available()
-        if all(self._ended.values()):
+        if self._is_at_eof():
             status = exit_status(self._channel)
             if status is not None or self._channel.is_closed():
                 if status is None:
-                    self._client._check_alive()  # closed because the connection died?
+                    self._client.check_alive()  # closed because the connection died?
                 self._finish(status)
                 return True
         return taken > 0
@@ -129,17 +105,17 @@ class ChannelReader:
         """
         taken = 0
         while taken < FILL_LIMIT:
-            before = self._client._taken_bytes()
+            before = self._client.taken_bytes()
             size = self._read(False, self.stdout) + self._read(True, self.stderr)
             if size:
                 taken += size
-            elif all(self._ended.values()) or before is None or (
-                    self._client._taken_bytes() == before):
+            elif self._is_at_eof() or before is None or (
+                    self._client.taken_bytes() == before):
                 break
         return taken
 
     def _read(self, is_stderr: bool, buffer: LineBuffer) -> int:
-        if self._ended[is_stderr] or buffer.full():
+        if self._ended[is_stderr] or buffer.is_full():
             return 0  # a full buffer: libssh keeps the rest and holds the window shut
         try:
             size, data = self._channel.read_nonblocking(READ_SIZE, is_stderr)
@@ -151,15 +127,14 @@ class ChannelReader:
             return int(size)
         return 0
 
-    def _finish(self, status: int | None) -> None:
-        self._exit_code = status
-        self._done = True
+    def _release_channel(self) -> None:
         # Free the channel on the server. One attempt, no waiting: libssh queues the
         # close message and sends whatever is left with the connection's next packets.
         try:
             self._channel.close()
         except Exception as exc:
-            self._client._log_cleanup_failure("closing a channel", exc)
+            logger.debug("closing a channel on %s:%s failed: %s", self._client.host,
+                         self._client.port, exc)
 
 
 def _window_open(channel: Any) -> bool:
@@ -171,49 +146,15 @@ def _window_open(channel: Any) -> bool:
     return bool(channel.window_size() > 0)
 
 
-def write_all(client: SSHClient, channel: Any, data: bytes, deadline: float | None) -> None:
+def write_all(client: LibsshClient, channel: Any, data: bytes, deadline: float | None,
+              ) -> None:
     """Send all of ``data`` to the command's stdin, never more than the open window at a
     time, then wait until libssh has handed every byte to the socket."""
     view = memoryview(data)
     sent = 0
     while sent < len(view):
-        client._wait_for(partial(_window_open, channel), deadline, "writing to stdin")
+        client.wait_for(partial(_window_open, channel), deadline, "writing to stdin")
         chunk = view[sent:sent + channel.window_size()].tobytes()
-        _, written = client._without_waiting(partial(channel.write, chunk),
-                                             action="writing to stdin")
+        _, written = client.call_once(partial(channel.write, chunk), "writing to stdin")
         sent += written
-    client._flush(deadline)
-
-
-class Stdin:
-    """A command's standard input.
-
-    ``write`` returns once every byte is on its way to the server, so ``flush`` has
-    nothing left to do; it never discards unread output.
-    """
-
-    def __init__(self, client: SSHClient, channel: Any) -> None:
-        self._client = client
-        self._channel = channel
-
-    def __repr__(self) -> str:
-        return f"<Stdin {self._client.host}>"
-
-    def write(self, data: bytes | str) -> None:
-        """Send ``data`` (str is encoded as UTF-8) to the command's stdin.
-
-        :raises Timeout: the client's ``timeout`` passed before all bytes were taken.
-        :raises SessionError: the command has ended or the channel failed.
-        """
-        payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-        self._client._write_stdin(self._channel, payload)
-
-    def flush(self) -> None:
-        """Nothing to do: ``write`` sends everything before returning."""
-
-    def close(self) -> None:
-        """Send EOF, so commands reading stdin to its end (``cat``) can finish.
-
-        Nothing is sent if the channel has already closed.
-        """
-        self._client._send_eof(self._channel)
+    client.flush(deadline)

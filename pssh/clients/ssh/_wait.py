@@ -49,7 +49,6 @@ import fcntl
 import socket
 import sys
 import termios
-from typing import Any, Callable
 
 from ssh.error_codes import SSH_AGAIN
 from ssh.session import SSH_AUTH_AGAIN, SSH_READ_PENDING, SSH_WRITE_PENDING
@@ -65,50 +64,15 @@ _BYTES_RECEIVED = slice(128, 136)  # struct tcp_info.tcpi_bytes_received, Linux 
 class SessionWaiter(BaseSessionWaiter):
     """Runs libssh calls on one non-blocking session, parking greenlets on "again"."""
 
-    def call(self, func: Callable[..., Any], *args: Any, deadline: float | None = None,
-             again: int = SSH_AGAIN) -> Any:
-        """Call ``func(*args)`` until it returns something other than ``again``.
+    AGAIN = SSH_AGAIN
 
-        :raises DeadlineExceeded: ``deadline`` (a ``time.monotonic()`` value) passed.
-        """
-        reason = None
-        while True:
-            before = self._taken_if_siblings_wait(reason)
-            result = func(*args)
-            retry = isinstance(result, int) and result == again
-            self.after_call(reason, not retry, before)
-            if not retry:
-                return result
-            reason = self.park(deadline)
-
-    def until(self, attempt: Callable[[], bool], deadline: float | None = None) -> None:
-        """Repeat ``attempt`` (non-blocking libssh work) until it returns True."""
-        reason = None
-        while True:
-            before = self._taken_if_siblings_wait(reason)
-            progressed = attempt()
-            self.after_call(reason, progressed, before)
-            if progressed:
-                return
-            reason = self.park(deadline)
-
-    def after_call(self, reason: str | None, progressed: bool,
-                   taken_before: int | None = None) -> None:
-        """Wake the other parked greenlets if the call just made may have read the socket.
-
-        ``reason`` is why the caller last woke up (``None`` for a first attempt);
-        ``taken_before`` is :meth:`taken_bytes` from before the call, if it was measured.
-        """
-        if not self._parked:
-            return
-        if progressed or reason != SIBLING or (
-                taken_before is not None and self.taken_bytes() != taken_before):
-            self._wake_parked(stop_watching=False)
-
-    def _taken_if_siblings_wait(self, reason: str | None) -> int | None:
+    def _bytes_mark(self, reason: str | None) -> int | None:
         """:meth:`taken_bytes` when the next call's reading decides whether to wake the
-        other parked greenlets (see :meth:`after_call`), else ``None``."""
+        other parked greenlets (a retry woken by a sibling), else ``None``."""
         return self.taken_bytes() if reason == SIBLING and self._parked else None
+
+    def _took_bytes_since(self, mark: int | None) -> bool:
+        return mark is not None and self.taken_bytes() != mark
 
     def taken_bytes(self) -> int | None:
         """How many bytes libssh has taken from the socket so far, or ``None`` where the

@@ -1,4 +1,4 @@
-"""The parallel client on libssh: :class:`BaseParallelSSHClient` making libssh clients."""
+"""The parallel client on libssh: the base parallel client making libssh clients."""
 
 from __future__ import annotations
 
@@ -8,20 +8,20 @@ from typing import Any
 from ..._validate import check_pkey
 from ...config import HostConfig
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
-from ..base.parallel import BaseParallelSSHClient, HostResult
-from ._limits import check_cert_file, check_libssh_options, not_supported
+from ..base.parallel import BaseParallelSSHClient
+from ._limits import WithoutCopies, check_cert_file, check_no_proxy
 from .single import SSHClient
 
 __all__ = ["ParallelSSHClient"]
 
 
-class ParallelSSHClient(BaseParallelSSHClient):
+class ParallelSSHClient(WithoutCopies, BaseParallelSSHClient):
     """Run commands on many hosts at once over libssh.
 
-    Each host position gets one :class:`~pssh.clients.ssh.SSHClient`, made when first
+    Each host position gets one :class:`~pssh.clients.ssh.single.SSHClient`, made when first
     needed and reused by later commands. Running commands, reading output, ``join`` and
-    shells work as with :class:`pssh.clients.native.ParallelSSHClient`; the file copy
-    methods raise ``NotImplementedError``. The parameters are those of ``SSHClient``
+    shells work as with the native ``ParallelSSHClient``; the file copy methods raise
+    ``NotImplementedError``. The parameters are those of ``SSHClient``
     (applied to every host) plus:
 
     :param hosts: the host names, one entry per host; a host may appear more than once.
@@ -36,6 +36,8 @@ class ParallelSSHClient(BaseParallelSSHClient):
     :raises HostConfigError: ``host_config`` does not fit ``hosts``.
     :raises NotImplementedError: a proxy or agent forwarding was asked for, for any host.
     """
+
+    _client_class = SSHClient
 
     def __init__(self, hosts: Iterable[str], user: str | None = None,
                  password: str | None = None, port: int = 22,
@@ -52,7 +54,7 @@ class ParallelSSHClient(BaseParallelSSHClient):
                  proxy_host: str | None = None, proxy_port: int | None = None,
                  proxy_user: str | None = None, proxy_password: str | None = None,
                  proxy_pkey: str | bytes | None = None) -> None:
-        check_libssh_options("every host", proxy_host, forward_ssh_agent)
+        check_no_proxy(proxy_host, "every host")
         super().__init__(hosts, user=user, password=password, port=port, pkey=pkey,
                          num_retries=num_retries, timeout=timeout, pool_size=pool_size,
                          allow_agent=allow_agent, host_config=host_config,
@@ -72,60 +74,9 @@ class ParallelSSHClient(BaseParallelSSHClient):
         self.proxy_user = proxy_user
         self.proxy_password = proxy_password
         self.proxy_pkey = proxy_pkey
-        self._check_host_config()
-        self._check_hosts_settings()
+        self._check_host_settings()
 
-    def _check_hosts_settings(self) -> None:
-        """Refuse, before anything connects, what no host's client could take."""
-        positions = range(len(self.hosts)) if self.host_config is not None else [0]
-        for position in positions[:len(self.hosts)]:
-            host = self.hosts[position]
-            settings = self._host_settings(position)
-            check_libssh_options(f"host {host!r}", settings["proxy_host"],
-                                 settings["forward_ssh_agent"])
-            settings["pkey"] = check_pkey(settings["pkey"], host)
-            check_cert_file(settings["cert_file"], settings["pkey"], host)
-
-    def _host_settings(self, position: int) -> dict[str, Any]:
-        settings: dict[str, Any] = {
-            "user": self.user, "password": self.password, "port": self.port,
-            "pkey": self.pkey, "cert_file": self.cert_file, "num_retries": self.num_retries,
-            "retry_delay": self.retry_delay, "allow_agent": self.allow_agent,
-            "timeout": self.timeout, "identity_auth": self.identity_auth,
-            "gssapi_auth": self.gssapi_auth,
-            "gssapi_server_identity": self.gssapi_server_identity,
-            "gssapi_client_identity": self.gssapi_client_identity,
-            "gssapi_delegate_credentials": self.gssapi_delegate_credentials,
-            "ipv6_only": self.ipv6_only, "compress": self.compress,
-            "keepalive_seconds": self.keepalive_seconds,
-            "keyboard_interactive": self.keyboard_interactive,
-            "forward_ssh_agent": self.forward_ssh_agent, "proxy_host": self.proxy_host,
-            "proxy_port": self.proxy_port, "proxy_user": self.proxy_user,
-            "proxy_password": self.proxy_password, "proxy_pkey": self.proxy_pkey,
-        }
-        settings.update(self._overrides(position))
-        return settings
-
-    def _make_client(self, position: int, host: str) -> SSHClient:
-        settings = self._host_settings(position)
-        settings.setdefault("alias", self._alias(position))
-        return SSHClient(host, **settings)
-
-    # -- what this engine does not do -------------------------------------------------------
-
-    def copy_file(self, *args: Any, **kwargs: Any) -> list[HostResult]:
-        """Not supported: raises ``NotImplementedError`` at once (use
-        ``pssh.clients.native`` to copy files)."""
-        raise not_supported("copy_file", "every host")
-
-    def copy_remote_file(self, *args: Any, **kwargs: Any) -> list[HostResult]:
-        """Not supported: raises ``NotImplementedError`` at once."""
-        raise not_supported("copy_remote_file", "every host")
-
-    def scp_send(self, *args: Any, **kwargs: Any) -> list[HostResult]:
-        """Not supported: raises ``NotImplementedError`` at once."""
-        raise not_supported("scp_send", "every host")
-
-    def scp_recv(self, *args: Any, **kwargs: Any) -> list[HostResult]:
-        """Not supported: raises ``NotImplementedError`` at once."""
-        raise not_supported("scp_recv", "every host")
+    def _check_engine_settings(self, entry: HostConfig, settings: dict[str, Any],
+                               host: str) -> None:
+        check_no_proxy(settings["proxy_host"], f"host {host!r}")
+        check_cert_file(settings["cert_file"], check_pkey(settings["pkey"], host), host)

@@ -4,17 +4,18 @@ Theory of operation
 -------------------
 The connection is made the same way as the native engine's: the base class resolves and
 connects a TCP socket, honouring the deadline, and this client hands it to libssh, which
-runs the handshake and authentication non-blocking under the wait loop (:mod:`._wait`).
-Every libssh call goes through :meth:`SSHClient._translated`, which turns libssh's
-exceptions and the socket's errors into pssh's, naming the host.
+runs the handshake and authentication non-blocking under the wait loop
+(``pssh.clients.ssh._wait``). Every libssh call goes through the base client's one door
+(``BaseSSHClient.call`` and its siblings), which turns libssh's exceptions and the
+socket's errors into pssh's, naming the host.
 
 Three libssh habits shape the set-up:
 
 - libssh closes the descriptor it was given when its session is freed, which may be long
-  after :meth:`disconnect` (channels held by outputs keep the session alive). It gets a
-  duplicate to close (:class:`_LibsshDescriptor`), and the duplicate holds on to the
-  client's own :class:`~pssh.clients.base.single.SocketHandle`, so the descriptor the
-  wait loop watches outlives libssh's.
+  after ``disconnect()`` (channels held by outputs keep the session alive). It gets a
+  duplicate to close (``_LibsshDescriptor``), and the duplicate holds on to the
+  client's own ``SocketHandle``, so the descriptor the wait loop watches outlives
+  libssh's.
 - libssh reads ``~/.ssh/config`` and ``/etc/ssh/ssh_config`` at connect time unless told
   not to; those files could change ciphers, user or even the host, so they are switched
   off: pssh's arguments are the whole configuration, as with the native engine.
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import os
-from functools import partial
 from typing import Any, Callable
 
 from ssh import options
@@ -43,12 +43,12 @@ from ssh.session import SSH_AUTH_INFO, SSH_AUTH_SUCCESS, Session
 
 from ..._deadline import deadline_after
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
-from ...exceptions import AuthenticationError, ConnectionError, SessionError, SSHError, Timeout
-from ..base._keepalive import Keepalive
-from ..base.single import BaseSSHClient, SocketHandle, _Retryable
+from ...exceptions import AuthenticationError, ConnectionError, SessionError, SSHError
+from ..base._tcp import SocketHandle
+from ..base.single import CONNECTION_LOST, SESSION_FAILED, BaseSSHClient
 from ._channel import ChannelReader, CommandEnded, Stdin, exit_status, write_all
-from ._limits import check_cert_file, check_libssh_options, not_supported
-from ._wait import SSH_AGAIN, SSH_AUTH_AGAIN, DeadlineExceeded, SessionWaiter
+from ._limits import WithoutCopies, check_cert_file, check_no_proxy
+from ._wait import SSH_AUTH_AGAIN, SessionWaiter
 
 __all__ = ["SSHClient"]
 
@@ -82,7 +82,7 @@ class _LibsshDescriptor:
             os.close(fd)
 
 
-class SSHClient(BaseSSHClient):
+class SSHClient(WithoutCopies, BaseSSHClient):
     """A non-blocking SSH client for one host, on libssh.
 
     The same API as :class:`pssh.clients.native.SSHClient` for commands, output, stdin
@@ -119,7 +119,8 @@ class SSHClient(BaseSSHClient):
         disables it.
     :param keyboard_interactive: send ``password`` by keyboard-interactive
         authentication instead of the password method.
-    :param forward_ssh_agent: not supported; ``True`` raises ``NotImplementedError``.
+    :param forward_ssh_agent: not supported; ``True`` raises ``NotImplementedError``
+        (ssh-python cannot serve the agent requests the server sends back).
     :param proxy_host: not supported; setting it raises ``NotImplementedError`` (the
         native client connects through proxies). ``proxy_port``, ``proxy_user``,
         ``proxy_password`` and ``proxy_pkey`` are accepted for the same signature and
@@ -127,7 +128,8 @@ class SSHClient(BaseSSHClient):
     :raises PKeyFileError: ``pkey`` or ``cert_file`` names a missing or unreadable file.
     :raises ValueError: an argument is out of range, or ``cert_file`` is given without
         ``pkey``.
-    :raises NotImplementedError: ``proxy_host`` or ``forward_ssh_agent`` was asked for.
+    :raises NotImplementedError: ``proxy_host`` or ``forward_ssh_agent`` was asked for,
+        or a file copy method was used.
     :raises SSHError: connecting failed: ``UnknownHostError``, ``ConnectionError``,
         ``Timeout``, ``AuthenticationError`` or ``SessionError``.
     """
@@ -137,6 +139,8 @@ class SSHClient(BaseSSHClient):
     _SHELL_REQUEST = "request_shell"
     _reader_class = ChannelReader
     _stdin_class = Stdin
+    _waiter_class = SessionWaiter
+    _LIBRARY = "libssh (ssh-python)"
 
     def __init__(self, host: str, user: str | None = None, password: str | None = None,
                  port: int | None = None, pkey: str | bytes | None = None,
@@ -153,132 +157,82 @@ class SSHClient(BaseSSHClient):
                  proxy_port: int | None = None, proxy_user: str | None = None,
                  proxy_password: str | None = None, proxy_pkey: str | bytes | None = None,
                  ) -> None:
-        check_libssh_options(f"host {host!r}", proxy_host, forward_ssh_agent)
+        check_no_proxy(proxy_host, f"host {host!r}")
         super().__init__(host, user=user, password=password, port=port, pkey=pkey,
                          alias=alias, num_retries=num_retries, retry_delay=retry_delay,
                          allow_agent=allow_agent, timeout=timeout,
                          identity_auth=identity_auth, ipv6_only=ipv6_only,
-                         keyboard_interactive=keyboard_interactive)
+                         keyboard_interactive=keyboard_interactive,
+                         keepalive_seconds=keepalive_seconds, compress=compress,
+                         forward_ssh_agent=forward_ssh_agent)
         self.cert_file = check_cert_file(cert_file, self.pkey, host)
         self.gssapi_auth = gssapi_auth
         self.gssapi_server_identity = gssapi_server_identity
         self.gssapi_client_identity = gssapi_client_identity
         self.gssapi_delegate_credentials = gssapi_delegate_credentials
-        self.compress = compress
-        self.keepalive_seconds = keepalive_seconds
-        self.forward_ssh_agent = forward_ssh_agent
         self.proxy_host = proxy_host
-        self.session: Any = None
-        self._waiter: SessionWaiter | None = None
-        self._keepalive: Keepalive | None = None
-        self._connect_and_auth()
-        self._start_keepalive()
+        self._connect()
 
-    def disconnect(self) -> None:
-        """End the connection; safe to call more than once.
+    # -- libssh's errors ---------------------------------------------------------------------
 
-        Greenlets waiting on this connection are woken and report it closed. libssh
-        frees the session, and with it the socket's descriptor, once the outputs and
-        channels of this connection are gone too.
-        """
-        keepalive, self._keepalive = self._keepalive, None
-        if keepalive is not None:
-            keepalive.stop()
-        self.session = None
-        waiter, self._waiter = self._waiter, None
-        if waiter is not None:
-            waiter.release_all()
-        super().disconnect()
+    def _failure_of(self, exc: Exception) -> str | None:
+        if isinstance(exc, CommandEnded):
+            return SESSION_FAILED
+        if isinstance(exc, BaseSSHError) and self._is_alive():
+            return SESSION_FAILED
+        if isinstance(exc, (BaseSSHError, OSError, _ConnectionLost)):
+            return CONNECTION_LOST
+        return None
 
-    # -- the one way every libssh call is made -------------------------------------------
-
-    def _call(self, func: Callable[..., Any], *args: Any, deadline: float | None,
-              action: str, again: int = SSH_AGAIN) -> Any:
-        """Run a libssh call in the wait loop, translating errors at the boundary."""
-        return self._translated(action, lambda waiter: waiter.call(
-            func, *args, deadline=deadline, again=again))
-
-    def _wait_for(self, attempt: Callable[[], bool], deadline: float | None,
-                  action: str) -> None:
-        """Repeat ``attempt`` (non-blocking libssh work) until it reports progress."""
-        self._translated(action, lambda waiter: waiter.until(attempt, deadline))
-
-    def _without_waiting(self, attempt: Callable[[], Any],
-                         action: str = "checking the command") -> Any:
-        """Run non-blocking libssh work once, translating errors."""
-        def run(waiter: SessionWaiter) -> Any:
-            result = attempt()
-            waiter.after_call(None, True)
-            return result
-        return self._translated(action, run)
-
-    def _translated(self, action: str, run: Callable[[SessionWaiter], Any]) -> Any:
-        waiter = self._waiter
-        if waiter is None:
-            raise SessionError(f"{action} on {self._where()} failed: the client is "
-                               f"disconnected", host=self.host, port=self.port)
-        try:
-            return run(waiter)
-        except DeadlineExceeded:
-            raise Timeout(f"{action} on {self._where()} timed out",
-                          host=self.host, port=self.port) from None
-        except CommandEnded as exc:
-            raise SessionError(f"{action} on {self._where()} failed: the command has "
-                               f"ended", host=self.host, port=self.port) from exc
-        except (BaseSSHError, OSError, _ConnectionLost) as exc:
-            if isinstance(exc, BaseSSHError) and self._is_alive():
-                raise SessionError(f"{action} on {self._where()} failed: {_describe(exc)}",
-                                   host=self.host, port=self.port) from exc
-            # Drop the dead connection so the next command on this client reconnects.
-            self.disconnect()
-            raise ConnectionError(f"{action} on {self._where()} failed and the connection "
-                                  f"is closed: {_describe(exc)}", host=self.host,
-                                  port=self.port) from exc
+    def _describe(self, exc: Exception) -> str:
+        if isinstance(exc, CommandEnded):
+            return "the command has ended"
+        return _describe(exc)
 
     def _is_alive(self) -> bool:
         session = self.session
         return session is not None and bool(session.is_connected())
 
-    def _check_alive(self) -> None:
+    # -- what the channel helpers need beyond the base client -------------------------------
+
+    def check_alive(self) -> None:
+        """Raise (as a lost connection, once translated) if the connection has closed."""
         if not self._is_alive():
             raise _ConnectionLost("the connection was lost")
 
+    def flush(self, deadline: float | None) -> None:
+        """Wait until libssh has handed every queued byte to the socket."""
+        self._session_call("blocking_flush", 0, deadline=deadline, action="sending")
+
+    def taken_bytes(self) -> int | None:
+        """How many bytes libssh has read from the socket so far (see
+        ``SessionWaiter.taken_bytes`` in ``pssh.clients.ssh._wait``)."""
+        waiter = self._waiter
+        return waiter.taken_bytes() if isinstance(waiter, SessionWaiter) else None
+
     def _session_call(self, method: str, *args: Any, deadline: float | None, action: str,
-                      again: int = SSH_AGAIN) -> Any:
+                      again: int | None = None) -> Any:
         """Run a method of the session in the wait loop (the session of the waiter, so a
         disconnect meanwhile is reported, not tripped over)."""
         return self._translated(action, lambda waiter: waiter.call(
             getattr(waiter.session, method), *args, deadline=deadline, again=again))
 
-    def _flush(self, deadline: float | None) -> None:
-        """Wait until libssh has handed every queued byte to the socket."""
-        self._session_call("blocking_flush", 0, deadline=deadline, action="sending")
-
-    def _taken_bytes(self) -> int | None:
-        """How many bytes libssh has read from the socket so far (see
-        :meth:`SessionWaiter.taken_bytes`)."""
-        waiter = self._waiter
-        return None if waiter is None else waiter.taken_bytes()
-
     # -- connection set-up (hooks of BaseSSHClient) ---------------------------------------
 
-    def _handshake(self, deadline: float | None) -> None:
-        assert self.sock is not None
+    def _new_session(self, sock: SocketHandle) -> Any:
         session = Session()
         try:
             self._configure(session)
         except BaseSSHError as exc:
             raise SessionError(f"setting up the SSH session for {self._where()} failed: "
-                               f"{_describe(exc)}", host=self.host, port=self.port) from exc
-        self._give_socket(session, self.sock)
+                               f"{_describe(exc)}", host=self.host, port=self.port,
+                               reason=_describe(exc)) from exc
+        self._give_socket(session, sock)
         session.set_blocking(0)
-        self.session = session
-        self._waiter = SessionWaiter(session, self.sock.fileno())
-        try:
-            self._call(session.connect, deadline=deadline, action="SSH handshake")
-        except SSHError as exc:
-            # The server may be busy (MaxStartups) or restarting: worth another attempt.
-            raise _Retryable(exc) from exc.__cause__
+        return session
+
+    def _handshake_call(self, session: Any) -> Callable[[], Any]:
+        return session.connect  # type: ignore[no-any-return]
 
     def _configure(self, session: Any) -> None:
         """pssh's arguments are the whole configuration: no ssh_config, no known hosts."""
@@ -336,7 +290,7 @@ class SSHClient(BaseSSHClient):
                                          again=SSH_AUTH_AGAIN)
         if result not in (SSH_AUTH_SUCCESS, SSH_AUTH_INFO):
             raise SessionError(f"{action} on {self._where()} was refused (code {result})",
-                               host=self.host, port=self.port)
+                               host=self.host, port=self.port, reason=f"code {result}")
         return result
 
     def _auth_pkey(self, pkey: str | bytes, deadline: float | None) -> None:
@@ -370,9 +324,7 @@ class SSHClient(BaseSSHClient):
                            f"{key_type} private key: it must be an OpenSSH certificate "
                            f"issued for that key{hint}") from exc
 
-    def _auth_agent(self, _unused: None, deadline: float | None) -> None:
-        if not os.environ.get("SSH_AUTH_SOCK"):
-            raise SSHError("no SSH agent is running (SSH_AUTH_SOCK is not set)")
+    def _auth_agent(self, deadline: float | None) -> None:
         self._auth_call("userauth_agent", self.user, deadline=deadline,
                         action="agent authentication")
 
@@ -395,43 +347,44 @@ class SSHClient(BaseSSHClient):
         raise SSHError(f"the server asked more than {KBDINT_ROUNDS} rounds of "
                        f"keyboard-interactive questions")
 
-    def _start_keepalive(self) -> None:
-        if self.keepalive_seconds:
-            self._keepalive = Keepalive(self, _send_keepalive, float(self.keepalive_seconds))
+    def _send_keepalive(self) -> float | None:
+        """Send an SSH ignore message: ssh-python has no keepalive call of libssh's."""
+        waiter = self._waiter
+        if waiter is None or not self.keepalive_seconds:
+            return None
+        try:
+            waiter.session.send_ignore(b"")
+        except BaseSSHError as exc:
+            logger.debug("Keepalive to %s failed: %s", self._where(), _describe(exc))
+            return None
+        waiter.after_call(None, True)
+        return float(self.keepalive_seconds)
 
     # -- channels and commands ---------------------------------------------------------
 
-    def _open_channel(self, deadline: float | None) -> Any:
-        def run(waiter: SessionWaiter) -> Any:
+    def _open_session_channel(self, deadline: float | None) -> Any:
+        def run(waiter: Any) -> Any:
             channel = waiter.session.channel_new()
             waiter.call(channel.open_session, deadline=deadline)
             return channel
         return self._translated("opening a channel", run)
 
-    def _write_stdin(self, channel: Any, data: bytes) -> None:
+    def write_stdin(self, channel: Any, data: bytes) -> None:
+        """Send all of ``data`` to the command's stdin (at most ``timeout``).
+
+        :raises SessionError: the command has ended.
+        """
         write_all(self, channel, data, deadline_after(self.timeout))
 
-    def _send_eof(self, channel: Any) -> None:
+    def send_eof(self, channel: Any) -> None:
+        """Send EOF on ``channel`` unless it has closed (at most ``timeout``)."""
         if channel.is_closed():
             return
         deadline = deadline_after(self.timeout)
-        self._call(channel.send_eof, deadline=deadline, action="closing stdin")
-        self._flush(deadline)
+        self.call(channel.send_eof, deadline=deadline, action="closing stdin")
+        self.flush(deadline)
 
     # -- parallel-ssh's public single-host API --------------------------------------------
-
-    def open_session(self) -> Any:
-        """Open a new channel on the session (waits at most ``timeout``).
-
-        :raises SessionError: the server refused the channel.
-        """
-        return self._open_channel(deadline_after(self.timeout))
-
-    def eagain(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Call a libssh function until it stops returning ``SSH_AGAIN`` (at most
-        ``timeout``)."""
-        return self._call(partial(func, *args, **kwargs), deadline=deadline_after(self.timeout),
-                          action=f"calling {getattr(func, '__name__', 'libssh')}")
 
     def eagain_write(self, write_func: Callable[[bytes], tuple[int, int]], data: bytes) -> None:
         """Write all of ``data`` with a channel's ``write`` method, a window at a time.
@@ -441,7 +394,7 @@ class SSHClient(BaseSSHClient):
         channel = getattr(write_func, "__self__", None)
         if not isinstance(channel, Channel) or getattr(write_func, "__name__", "") != "write":
             raise TypeError(f"eagain_write takes a channel's write method, not {write_func!r}")
-        self._write_stdin(channel, data)
+        self.write_stdin(channel, data)
 
     def finished(self, channel: Any) -> bool:
         """Whether the remote command has sent EOF on ``channel``."""
@@ -456,44 +409,8 @@ class SSHClient(BaseSSHClient):
     def close_channel(self, channel: Any) -> None:
         """Send EOF and close ``channel`` (waits at most ``timeout`` to send them)."""
         deadline = deadline_after(self.timeout)
-        self._call(channel.close, deadline=deadline, action="closing a channel")
-        self._flush(deadline)
-
-    # -- what this engine does not do -------------------------------------------------------
-
-    def copy_file(self, *args: Any, **kwargs: Any) -> None:
-        """Not supported: raises ``NotImplementedError`` naming ``pssh.clients.native``."""
-        raise not_supported("copy_file", f"host {self.host!r}")
-
-    def copy_remote_file(self, *args: Any, **kwargs: Any) -> None:
-        """Not supported: raises ``NotImplementedError``."""
-        raise not_supported("copy_remote_file", f"host {self.host!r}")
-
-    def scp_send(self, *args: Any, **kwargs: Any) -> None:
-        """Not supported: raises ``NotImplementedError``."""
-        raise not_supported("scp_send", f"host {self.host!r}")
-
-    def scp_recv(self, *args: Any, **kwargs: Any) -> None:
-        """Not supported: raises ``NotImplementedError``."""
-        raise not_supported("scp_recv", f"host {self.host!r}")
-
-    def sftp_put(self, *args: Any, **kwargs: Any) -> None:
-        """Not supported: raises ``NotImplementedError``."""
-        raise not_supported("sftp_put", f"host {self.host!r}")
-
-    def sftp_get(self, *args: Any, **kwargs: Any) -> None:
-        """Not supported: raises ``NotImplementedError``."""
-        raise not_supported("sftp_get", f"host {self.host!r}")
-
-    def mkdir(self, *args: Any, **kwargs: Any) -> None:
-        """Not supported: raises ``NotImplementedError``."""
-        raise not_supported("mkdir", f"host {self.host!r}")
-
-    def make_sftp(self) -> Any:
-        """Not supported: raises ``NotImplementedError``."""
-        raise not_supported("make_sftp", f"host {self.host!r}")
-
-    _make_sftp = make_sftp  # parallel-ssh's name
+        self.call(channel.close, deadline=deadline, action="closing a channel")
+        self.flush(deadline)
 
 
 def _describe(exc: BaseException) -> str:
@@ -502,19 +419,3 @@ def _describe(exc: BaseException) -> str:
              for arg in exc.args if isinstance(arg, (bytes, str))]
     text = "; ".join(part for part in parts if part)
     return text or type(exc).__name__
-
-
-def _send_keepalive(client: SSHClient) -> float | None:
-    """Send an SSH ignore message (from the event loop; never waits): libssh has no
-    keepalive of its own in ssh-python. Returns the seconds until the next one, or
-    ``None`` once the connection is gone."""
-    waiter = client._waiter
-    if waiter is None or not client.keepalive_seconds:
-        return None
-    try:
-        waiter.session.send_ignore(b"")
-    except BaseSSHError as exc:
-        logger.debug("Keepalive to %s failed: %s", client._where(), _describe(exc))
-        return None
-    waiter.after_call(None, True)
-    return float(client.keepalive_seconds)

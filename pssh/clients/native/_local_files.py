@@ -38,7 +38,8 @@ logger = logging.getLogger("pssh.clients")
 def off_hub(func: Callable[..., T], *args: Any) -> T:
     """Run ``func(*args)`` in gevent's thread pool and return its result or raise its
     error here."""
-    return BackgroundCall(func, *args).get()
+    result: T = BackgroundCall(func, *args).get()
+    return result
 
 
 class BackgroundCall:

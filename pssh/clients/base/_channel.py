@@ -1,0 +1,135 @@
+"""A running command's channel: its output reader and its stdin, engine-independent.
+
+The reader moves bytes from the SSH channel into the two line buffers only when
+:class:`~pssh.output.HostOutput` asks (see the theory of operation in ``pssh.output``).
+What is the engine's is one *step*: move what has arrived on both streams without
+waiting, notice the command's end, and say whether anything happened. The reader runs
+that step in the client's wait loop (:meth:`ChannelReader.fill`) or once, without
+waiting (:meth:`ChannelReader.poll_exit_code`). When a command counts as finished, and
+how its channel is released, differ between libssh2 and libssh; each engine's
+``_channel`` module says how.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...exceptions import Timeout
+from ...output import LineBuffer
+from ._seams import ChannelClient
+
+__all__ = ["ChannelReader", "Stdin", "READ_SIZE", "FILL_LIMIT"]
+
+READ_SIZE = 64 * 1024
+"""Bytes asked of the library per read of one stream."""
+FILL_LIMIT = 1024 * 1024
+"""Bytes one step takes at most, so a reader yields lines before it takes more and a
+fast stream read as it arrives stays within a few buffers' worth of memory."""
+
+
+class ChannelReader:
+    """Fills one command's stdout/stderr buffers from its channel.
+
+    Engines implement :meth:`_step` and :meth:`_release_channel`, and call
+    :meth:`_finish` from their step once the command has ended.
+    """
+
+    def __init__(self, client: ChannelClient, channel: Any) -> None:
+        self.stdout = LineBuffer()
+        self.stderr = LineBuffer()
+        self._client = client
+        self._channel = channel
+        self._exit_code: int | None = None
+        self._done = False
+        self._failed = False
+
+    def __repr__(self) -> str:
+        state = "failed" if self._failed else "done" if self._done else (
+            "eof" if self._is_at_eof() else "running")
+        return f"<{type(self).__name__} {self._client.host} {state}>"
+
+    def is_done(self) -> bool:
+        """The command has ended and its channel closed, or the channel failed."""
+        return self._done or self._failed
+
+    def fill(self, deadline: float | None) -> None:
+        """Read what is available, waiting for more until ``deadline`` if nothing is.
+
+        :raises Timeout: ``deadline`` passed.
+        :raises SSHError: the channel or connection failed (the reader is then done).
+        """
+        if self.is_done():
+            return
+        try:
+            self._client.wait_for(self._step, deadline, "reading output")
+        except Timeout:
+            raise
+        except Exception:
+            self._failed = True
+            raise
+
+    def poll_exit_code(self) -> int | None:
+        """The exit code once the command has finished; moves available output, never
+        waits.
+
+        :raises SSHError: the channel or connection failed (the reader is then done).
+        """
+        if not self.is_done():
+            try:
+                self._client.call_once(self._step, "checking the command")
+            except Exception:
+                self._failed = True
+                raise
+        return self._exit_code
+
+    def _finish(self, status: int | None) -> None:
+        """The command has ended with ``status``: record it and release the channel."""
+        self._exit_code = status
+        self._done = True
+        self._release_channel()
+
+    # -- engine hooks -----------------------------------------------------------------------
+
+    def _step(self) -> bool:
+        """Move what has arrived, never waiting; True if anything came or the command
+        finished."""
+        raise NotImplementedError
+
+    def _release_channel(self) -> None:
+        """Free the channel on the server once the command has finished."""
+        raise NotImplementedError
+
+    def _is_at_eof(self) -> bool:
+        """Whether both streams have ended (for ``repr``)."""
+        raise NotImplementedError
+
+
+class Stdin:
+    """A command's standard input.
+
+    ``write`` returns once the library has taken every byte (partial writes are resumed),
+    so ``flush`` has nothing left to do; it never discards unread output.
+    """
+
+    def __init__(self, client: ChannelClient, channel: Any) -> None:
+        self._client = client
+        self._channel = channel
+
+    def __repr__(self) -> str:
+        return f"<Stdin {self._client.host}>"
+
+    def write(self, data: bytes | str) -> None:
+        """Send ``data`` (str is encoded as UTF-8) to the command's stdin.
+
+        :raises Timeout: the client's ``timeout`` passed before all bytes were taken.
+        :raises SessionError: the command has ended or the channel failed.
+        """
+        payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        self._client.write_stdin(self._channel, payload)
+
+    def flush(self) -> None:
+        """Nothing to do: ``write`` sends everything before returning."""
+
+    def close(self) -> None:
+        """Send EOF, so commands reading stdin to its end (``cat``) can finish."""
+        self._client.send_eof(self._channel)
