@@ -7,7 +7,7 @@ polls on an interval or sleeps.
 
 An engine's ``SessionWaiter`` (``pssh.clients.native._wait``, ``pssh.clients.ssh._wait``)
 supplies what is its library's: the code a call returns for "again" (``AGAIN``), which
-socket directions the library waits for (:meth:`_wanted_events`), and, where the library
+socket directions the library waits for (``_library_directions``), and, where the library
 needs it, a finer rule for waking the other greenlets parked on the same session (the
 theory of operation of each engine's module says why those wake-ups are needed).
 """
@@ -173,4 +173,13 @@ class BaseSessionWaiter:
 
     def _wanted_events(self) -> int:
         """``READ`` and/or ``WRITE``: what the library waits for on the socket."""
+        wants_read, wants_write = self._library_directions()
+        events = (READ if wants_read else 0) | (WRITE if wants_write else 0)
+        # No direction happens when the library has queued nothing for this call yet
+        # (libssh2) or has not polled its socket yet (libssh); the next thing that can
+        # change that is incoming data.
+        return events or READ
+
+    def _library_directions(self) -> tuple[bool, bool]:
+        """Whether the library waits to read, and whether it waits to write."""
         raise NotImplementedError

@@ -31,9 +31,9 @@ from typing import Callable
 from ssh2.error_codes import LIBSSH2_ERROR_EAGAIN
 from ssh2.session import LIBSSH2_SESSION_BLOCK_INBOUND, LIBSSH2_SESSION_BLOCK_OUTBOUND
 
-from ..base._wait import READ, WRITE, BaseSessionWaiter, DeadlineExceeded
+from ..base._wait import BaseSessionWaiter
 
-__all__ = ["EAGAIN", "DeadlineExceeded", "SessionWaiter"]
+__all__ = ["EAGAIN", "SessionWaiter"]
 
 EAGAIN = LIBSSH2_ERROR_EAGAIN
 
@@ -62,13 +62,7 @@ class SessionWaiter(BaseSessionWaiter):
             self.until(attempt, deadline)
         return sent
 
-    def _wanted_events(self) -> int:
+    def _library_directions(self) -> tuple[bool, bool]:
         directions = self.session.block_directions()
-        events = 0
-        if directions & LIBSSH2_SESSION_BLOCK_INBOUND:
-            events |= READ
-        if directions & LIBSSH2_SESSION_BLOCK_OUTBOUND:
-            events |= WRITE
-        # EAGAIN without a direction happens when libssh2 has queued nothing for this
-        # call yet; the next thing that can change that is incoming data.
-        return events or READ
+        return (bool(directions & LIBSSH2_SESSION_BLOCK_INBOUND),
+                bool(directions & LIBSSH2_SESSION_BLOCK_OUTBOUND))

@@ -53,9 +53,9 @@ import termios
 from ssh.error_codes import SSH_AGAIN
 from ssh.session import SSH_AUTH_AGAIN, SSH_READ_PENDING, SSH_WRITE_PENDING
 
-from ..base._wait import READ, SIBLING, WRITE, BaseSessionWaiter, DeadlineExceeded
+from ..base._wait import SIBLING, BaseSessionWaiter
 
-__all__ = ["SSH_AGAIN", "SSH_AUTH_AGAIN", "DeadlineExceeded", "SessionWaiter"]
+__all__ = ["SSH_AGAIN", "SSH_AUTH_AGAIN", "SessionWaiter"]
 
 _TCP_INFO_LENGTH = 256
 _BYTES_RECEIVED = slice(128, 136)  # struct tcp_info.tcpi_bytes_received, Linux >= 4.1
@@ -105,13 +105,6 @@ class SessionWaiter(BaseSessionWaiter):
         fcntl.ioctl(self.fileno, termios.FIONREAD, count, True)
         return count[0]
 
-    def _wanted_events(self) -> int:
+    def _library_directions(self) -> tuple[bool, bool]:
         flags = self.session.get_poll_flags()
-        events = 0
-        if flags & SSH_READ_PENDING:
-            events |= READ
-        if flags & SSH_WRITE_PENDING:
-            events |= WRITE
-        # No flag before libssh has polled its socket the first time; what it waits
-        # for then is the server's first bytes.
-        return events or READ
+        return bool(flags & SSH_READ_PENDING), bool(flags & SSH_WRITE_PENDING)
