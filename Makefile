@@ -10,7 +10,7 @@ APT_GET := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv sshd-deps demo test lint
+.PHONY: venv sshd-deps demo test lint docs check
 
 venv: $(VENV_STAMP)
 
@@ -32,8 +32,15 @@ test: sshd-deps venv
 	$(VENV)/bin/python -m pytest tests
 
 lint: venv
-	$(VENV)/bin/ruff check pssh tests
-	$(VENV)/bin/mypy pssh
+	$(VENV)/bin/ruff check pssh tests examples benchmarks
+	$(VENV)/bin/mypy
+
+# The HTML docs, with every cross-reference resolved and no warning allowed.
+docs: venv
+	$(VENV)/bin/sphinx-build -n -W --keep-going -q -b html doc doc/_build/html
+
+# What CI checks: lint, types, docs, then the examples and the tests.
+check: lint docs test
 
 # Quick benchmark against the peers (each installed by run.py into benchmarks/.venvs/);
 # BENCH_ARGS adds options, e.g. make bench BENCH_ARGS="--out benchmarks/results/quick.jsonl".

@@ -29,6 +29,7 @@ setup(
     long_description_content_type="text/x-rst",
     license="LGPL-2.1-only",
     packages=find_packages(include=["pssh", "pssh.*"]),
+    package_data={"pssh": ["py.typed"]},
     python_requires=">=3.9",
     install_requires=["ssh2-python>=1.0.0", "ssh-python>=1.2.0", "gevent>=21.1"],
     classifiers=[
@@ -39,6 +40,7 @@ setup(
         "Operating System :: POSIX :: Linux",
         "Programming Language :: Python :: 3",
         "Programming Language :: Python :: 3 :: Only",
+        "Typing :: Typed",
         "Topic :: System :: Networking",
         "Topic :: System :: Systems Administration",
     ],

@@ -36,7 +36,7 @@ from ._deadline import deadline_after
 from .constants import DEFAULT_BUFFER_LIMIT
 from .exceptions import BufferFullError, SSHError, Timeout
 
-__all__ = ["HostOutput", "LineBuffer", "OutputReader"]
+__all__ = ["HostOutput", "LineBuffer", "OutputReader", "CommandClient"]
 
 host_logger = logging.getLogger("pssh.host_logger")
 
@@ -140,7 +140,7 @@ class OutputReader(Protocol):
         """
 
 
-class _Client(Protocol):
+class CommandClient(Protocol):
     """What an output needs of the client that ran its command."""
 
     host: str
@@ -161,7 +161,7 @@ class HostOutput:
         or ``None`` for no limit.
     """
 
-    def __init__(self, host: str, channel: Any, stdin: Any, client: _Client | None,
+    def __init__(self, host: str, channel: Any, stdin: Any, client: CommandClient | None,
                  alias: str | None = None, exception: BaseException | None = None,
                  encoding: str = "utf-8", read_timeout: float | None = None,
                  buffers: OutputReader | None = None) -> None:
@@ -205,7 +205,7 @@ class HostOutput:
         """The command's exit code, or ``None`` while it runs or if the host failed.
 
         Reading it moves output that has arrived into the buffers. If the connection
-        fails meanwhile, the error is stored on :attr:`exception` and ``None`` returned.
+        fails meanwhile, the error is stored on ``exception`` and ``None`` returned.
         """
         if self.buffers is None:
             return None

@@ -98,7 +98,7 @@ class LocalSSHD:
         name (case-insensitive) or are added. A ``HostKey`` entry is added to the
         generated ones; ``ListenAddress`` is refused (use ``num_hosts``).
     :param start_timeout: seconds :meth:`start` may take before it gives up.
-    :param ipv6: also listen on the IPv6 loopback address ``::1`` (:attr:`ipv6_host`),
+    :param ipv6: also listen on the IPv6 loopback address ``::1`` (``ipv6_host``),
         on the same port.
     :raises ValueError: on an invalid argument.
     """
@@ -155,7 +155,7 @@ class LocalSSHD:
     def pid_of(self, host: str) -> int | None:
         """Pid of the sshd master listening on ``host``.
 
-        :raises ValueError: ``host`` is not one of :attr:`hosts`.
+        :raises ValueError: ``host`` is not one of ``hosts``.
         """
         return self._masters[self.hosts.index(host) // ADDRESSES_PER_SSHD].pid
 
@@ -181,7 +181,7 @@ class LocalSSHD:
     def start(self) -> LocalSSHD:
         """Make keys (first time only), write the config, start sshd, wait until it answers.
 
-        Returns once every address in :attr:`hosts` has sent an ``SSH-2.0-`` banner.
+        Returns once every address in ``hosts`` has sent an ``SSH-2.0-`` banner.
         Calling it on a running server does nothing. On failure everything it started is
         stopped again (see :meth:`stop`) before the error is raised.
 

@@ -30,7 +30,7 @@ class InteractiveShell:
         print(list(shell.stdout), shell.exit_code)
 
     :param channel: a channel from the client's ``open_session()``.
-    :param client: the client that opened ``channel``; kept as :attr:`client`.
+    :param client: the client that opened ``channel``; kept as ``client``.
     :param encoding: how commands are encoded and output lines decoded.
     :param read_timeout: seconds one iteration of the output may take.
     """

@@ -135,7 +135,7 @@ class BaseSSHClient:
 
         Keepalives stop, and greenlets waiting on this connection are woken and report it
         closed. The socket's descriptor is released once the outputs and channels of this
-        connection are gone too (see :class:`~pssh.clients.base._tcp.SocketHandle`).
+        connection are gone too (see ``SocketHandle`` in ``pssh.clients.base._tcp``).
         """
         keepalive, self._keepalive = self._keepalive, None
         if keepalive is not None:

@@ -29,7 +29,7 @@ _NOT_NATIVE = {"cert_file", "gssapi_auth", "gssapi_server_identity",
 class ParallelSSHClient(BaseParallelSSHClient):
     """Run commands and copy files on many hosts at once over libssh2.
 
-    Each host position gets one :class:`~pssh.clients.native.SSHClient`, made when first
+    Each host position gets one :class:`~pssh.clients.native.single.SSHClient`, made when first
     needed and reused by later commands. The parameters are those of ``SSHClient``
     (applied to every host) plus:
 

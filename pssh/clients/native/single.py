@@ -153,9 +153,11 @@ class SSHClient(BaseSSHClient):
         return self._bastion.open_tunnel(self.host, self.port, deadline)
 
     def disconnect(self) -> None:
-        """End the connection (see :meth:`BaseSSHClient.disconnect
-        <pssh.clients.base.single.BaseSSHClient.disconnect>`). A bastion of this client's
-        own (not one shared by a ``ParallelSSHClient``) is disconnected too."""
+        """End the connection; safe to call more than once.
+
+        Keepalives stop, and greenlets waiting on this connection are woken and report it
+        closed. A bastion of this client's own (not one shared by a ``ParallelSSHClient``)
+        is disconnected too."""
         super().disconnect()
         if self._owns_bastion and self._bastion is not None:
             self._bastion.close()

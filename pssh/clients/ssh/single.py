@@ -85,7 +85,7 @@ class _LibsshDescriptor:
 class SSHClient(WithoutCopies, BaseSSHClient):
     """A non-blocking SSH client for one host, on libssh.
 
-    The same API as :class:`pssh.clients.native.SSHClient` for commands, output, stdin
+    The same API as :class:`pssh.clients.native.single.SSHClient` for commands, output, stdin
     and shells, plus certificates and GSS-API; no file copies and no proxies (use
     ``pssh.clients.native`` for those). The constructor connects and authenticates.
 
