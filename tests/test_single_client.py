@@ -302,6 +302,7 @@ def test_refused_connection_names_host_and_port(engine, client_kwargs, closed_po
 
 @pytest.mark.timeout(60)
 def test_black_hole_raises_timeout_naming_host_and_port(engine, client_kwargs, black_hole):
+    # The listener never answers: without the 0.5 s this would hang until the mark ends it.
     host, port = black_hole
 
     with pytest.raises(Timeout) as timed_out:
