@@ -4,15 +4,25 @@ The sshd is started once per test session (key generation and 100 banner checks 
 about a second); each test gets the first ten hosts and a fresh copy of the client
 arguments, so a test may change them freely. The misbehaving peers are plain sockets on
 127.0.0.1, each served by a thread that a socketpair wakes up at teardown.
+
+Both engines offer one API, so a test that takes the ``engine`` fixture (or the
+``client`` and ``parallel`` fixtures built on it) runs once on each: ``test_x[native]``
+on libssh2 and ``test_x[ssh]`` on libssh. A test of what only libssh2 does takes
+``NATIVE_ONLY`` as a mark. Test files import the plain helpers from here
+(``from conftest import wait_until``).
 """
 
 from __future__ import annotations
 
+import importlib
 import selectors
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -21,6 +31,11 @@ from pssh.testing import LocalSSHD, SSHDError
 from pssh.utils import host_logger, logger
 
 GARBAGE_BANNER = b"HELLO this is not ssh\r\n"
+ENGINES = ["native", "ssh"]  # pssh.clients.native (libssh2) and pssh.clients.ssh (libssh)
+
+# For tests of what only the libssh2 engine does (file copies, proxies, ssh2-python's own
+# channel methods): the test runs once, as test_x[native].
+NATIVE_ONLY = pytest.mark.parametrize("engine", ["native"], indirect=True)
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = 10.0,
@@ -41,6 +56,46 @@ def wait_until(condition: Callable[[], Any], timeout: float = 10.0,
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not happen within {timeout}s")
         gevent.sleep(0.005)
+
+
+def assert_names_host(error: BaseException, host: str, port: int | None = None) -> None:
+    """Check that ``error`` carries ``host`` and names it (and ``port``) in its message."""
+    assert getattr(error, "host", None) == host
+    assert host in str(error)
+    if port is not None:
+        assert str(port) in str(error)
+
+
+def keygen(path: str | Path, key_type: str = "ed25519", passphrase: str = "") -> str:
+    """Make a key pair with ssh-keygen at ``path`` (and ``path``.pub); the private key's
+    path."""
+    subprocess.run(["ssh-keygen", "-q", "-t", key_type, "-N", passphrase, "-f", str(path)],
+                   check=True)
+    return str(path)
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> ModuleType:
+    """The engine's module, ``pssh.clients.native`` or ``pssh.clients.ssh``: it has
+    ``SSHClient`` and ``ParallelSSHClient``."""
+    return importlib.import_module(f"pssh.clients.{request.param}")
+
+
+@pytest.fixture
+def client(engine: ModuleType, hosts: list[str], client_kwargs: dict[str, Any]) -> Iterator[Any]:
+    """The engine's SSHClient, connected to the first host."""
+    single = engine.SSHClient(hosts[0], **client_kwargs)
+    yield single
+    single.disconnect()
+
+
+@pytest.fixture
+def parallel(engine: ModuleType, hosts: list[str],
+             client_kwargs: dict[str, Any]) -> Iterator[Any]:
+    """The engine's ParallelSSHClient for the first three hosts."""
+    many = engine.ParallelSSHClient(hosts[:3], **client_kwargs)
+    yield many
+    many.disconnect()
 
 
 @pytest.fixture(scope="session")

@@ -189,15 +189,18 @@ def agent(tmp_path, monkeypatch):
         pytest.skip("ssh-agent is not installed")
     socket_path = str(tmp_path / "agent.sock")
     process = subprocess.Popen(["ssh-agent", "-D", "-a", socket_path],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        if os.path.exists(socket_path):
-            break
-        subprocess.run(["sleep", "0.05"])
-    monkeypatch.setenv("SSH_AUTH_SOCK", socket_path)
-    yield socket_path
-    process.kill()
-    process.wait()
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        # The agent prints its SSH_AUTH_SOCK line once the socket listens (or exits).
+        announced = process.stdout.readline()
+        assert announced.startswith(f"SSH_AUTH_SOCK={socket_path};"), (
+            f"ssh-agent did not start (exit status {process.poll()}): {announced!r}")
+        monkeypatch.setenv("SSH_AUTH_SOCK", socket_path)
+        yield socket_path
+    finally:
+        process.kill()
+        process.wait()
+        process.stdout.close()
 
 
 def test_agent(sshd, authorize, tmp_path, agent):

@@ -3,6 +3,9 @@
 A stream whose unread complete lines reach ``buffer_limit`` is no longer read from the
 channel, so the remote command waits (SSH flow control) and nothing is dropped. Waiting
 for the command's end without reading then raises ``BufferFullError``.
+
+Each test runs as ``[native]`` and ``[ssh]`` through the ``client`` and ``parallel``
+(three hosts) fixtures of conftest.py.
 """
 
 from __future__ import annotations
@@ -11,34 +14,12 @@ import os
 
 import pytest
 
-from pssh.clients import native
-from pssh.clients import ssh as libssh
 from pssh.constants import DEFAULT_BUFFER_LIMIT
 from pssh.exceptions import BufferFullError, Timeout
 
-ENGINES = [pytest.param(native, id="native"), pytest.param(libssh, id="libssh")]
 LIMIT = 64 * 1024
 LINES = 100_000  # `seq 100000` prints 588,895 bytes: nine times LIMIT
 MANY_LINES = 2_000_000  # 14.9 MB: more than the SSH window and the socket buffers hold
-
-
-@pytest.fixture(params=ENGINES)
-def engine(request):
-    return request.param
-
-
-@pytest.fixture
-def parallel(engine, hosts, client_kwargs):
-    client = engine.ParallelSSHClient(hosts[:2], **client_kwargs)
-    yield client
-    client.disconnect()
-
-
-@pytest.fixture
-def single(engine, hosts, client_kwargs):
-    client = engine.SSHClient(hosts[0], **client_kwargs)
-    yield client
-    client.disconnect()
 
 
 def _numbers(lines):
@@ -89,7 +70,7 @@ def test_join_consuming_output_is_not_limited(parallel):
 
     parallel.join(output, consume_output=True, timeout=20)
 
-    assert [host_out.exit_code for host_out in output] == [0, 0]
+    assert [host_out.exit_code for host_out in output] == [0] * 3
 
 
 def test_reading_as_it_arrives_is_not_limited(parallel):
@@ -117,7 +98,7 @@ def test_the_default_limit_holds_ordinary_output_for_join(parallel):
 
     parallel.join(output, timeout=20)
 
-    assert [len(list(host_out.stdout)) for host_out in output] == [LINES, LINES]
+    assert [len(list(host_out.stdout)) for host_out in output] == [LINES] * 3
 
 
 def test_a_line_longer_than_the_limit_is_kept_whole(parallel):
@@ -130,22 +111,22 @@ def test_a_line_longer_than_the_limit_is_kept_whole(parallel):
     assert host_out.exit_code == 0
 
 
-def test_wait_finished_raises_on_a_full_buffer(single):
-    host_out = single.run_command(f"seq {LINES}", buffer_limit=LIMIT)
+def test_wait_finished_raises_on_a_full_buffer(client):
+    host_out = client.run_command(f"seq {LINES}", buffer_limit=LIMIT)
 
     with pytest.raises(BufferFullError) as caught:
-        single.wait_finished(host_out, timeout=20)
+        client.wait_finished(host_out, timeout=20)
 
-    assert caught.value.host == single.host
+    assert caught.value.host == client.host
     assert _numbers(host_out.stdout) == list(range(1, LINES + 1))
-    single.wait_finished(host_out, timeout=20)
+    client.wait_finished(host_out, timeout=20)
     assert host_out.exit_code == 0
 
 
 @pytest.mark.parametrize("limit", [0, -1, True, 1.5, "1024"])
-def test_a_bad_limit_is_refused_before_anything_runs(limit, parallel, single, tmp_path):
+def test_a_bad_limit_is_refused_before_anything_runs(limit, parallel, client, tmp_path):
     marker = tmp_path / "ran"
-    for client in (parallel, single):
+    for each in (parallel, client):
         with pytest.raises(ValueError, match="buffer_limit"):
-            client.run_command(f"touch {marker}", buffer_limit=limit)
+            each.run_command(f"touch {marker}", buffer_limit=limit)
     assert not os.path.exists(marker)

@@ -23,11 +23,12 @@ import stat
 import struct
 import subprocess
 import tempfile
-import time
 
 import gevent
 import pytest
+from conftest import wait_until
 from gevent import GreenletExit, joinall
+from gevent.socket import wait_read
 
 from pssh.clients import ParallelSSHClient, SSHClient
 from pssh.clients.base.parallel import HostResult
@@ -741,7 +742,7 @@ def test_killing_a_copy_before_it_starts(parallel, tmp_path):
 
     results[0].kill()
     joinall(results[1:])
-    results[0].wait(timeout=1)
+    results[0].wait()
 
     assert [result.ready() for result in results] == [True] * 3
     assert isinstance(results[0].exception, GreenletExit)
@@ -930,12 +931,40 @@ def unprivileged_user():
 
 
 def _remove_user(name):
-    # sshd's processes for the account's last connection may take a moment to exit.
-    for _ in range(50):
-        if subprocess.run(["userdel", name], capture_output=True).returncode == 0:
-            return
-        time.sleep(0.1)
-    subprocess.run(["userdel", "--force", name], check=True, capture_output=True)
+    # userdel refuses while a process runs as the account, and sshd's processes for the
+    # account's last connection may still be ending.
+    _wait_for_exit(_processes_of(pwd.getpwnam(name).pw_uid))
+    if subprocess.run(["userdel", name], capture_output=True).returncode != 0:
+        subprocess.run(["userdel", "--force", name], check=True, capture_output=True)
+
+
+def _processes_of(uid):
+    """The processes whose real or effective user is ``uid``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/status") as status:
+                    line = next(line for line in status if line.startswith("Uid:"))
+            except (OSError, StopIteration):
+                continue  # ended while we looked
+            if str(uid) in line.split()[1:3]:
+                found.append(int(entry))
+    return found
+
+
+def _wait_for_exit(pids, timeout=30.0):
+    """Return once every process in ``pids`` has ended: a pidfd becomes readable then."""
+    for pid in pids:
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue  # gone already
+        try:
+            wait_read(pidfd, timeout, AssertionError(f"process {pid} still runs after "
+                                                     f"{timeout}s"))
+        finally:
+            os.close(pidfd)
 
 
 @pytest.fixture(scope="module")
@@ -1026,11 +1055,30 @@ def full_disk(tmp_path):
         pytest.skip(f"cannot mount a 1 MB tmpfs here (not allowed in this container?): "
                     f"{mounted.stderr.strip()}")
     yield str(mount_point)
-    for _ in range(50):
-        if subprocess.run(["umount", str(mount_point)], capture_output=True).returncode == 0:
-            return
-        time.sleep(0.1)  # a server process may still hold a file on it
-    subprocess.run(["umount", "--lazy", str(mount_point)], check=True)
+    try:
+        # A server process may still hold a file there while its connection closes.
+        wait_until(lambda: not _processes_using(str(mount_point)), 30,
+                   "the server processes letting go of the tmpfs")
+    finally:
+        if subprocess.run(["umount", str(mount_point)], capture_output=True).returncode:
+            subprocess.run(["umount", "--lazy", str(mount_point)], check=True)
+
+
+def _processes_using(directory):
+    """The processes with an open file or their working directory under ``directory``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                links = [os.path.join(f"/proc/{entry}/fd", descriptor)
+                         for descriptor in os.listdir(f"/proc/{entry}/fd")]
+                targets = [os.readlink(link) for link in [f"/proc/{entry}/cwd", *links]]
+            except OSError:
+                continue  # ended while we looked
+            if any(target == directory or target.startswith(directory + "/")
+                   for target in targets):
+                found.append(int(entry))
+    return found
 
 
 @pytest.mark.parametrize("method, error_class, reason", [
@@ -1150,11 +1198,12 @@ def _file_size(path):
 def _wait_for_bytes(result, size_of, at_least=MB):
     """Let the copy run until ``size_of()`` reaches ``at_least`` bytes.
 
-    The caller acts before yielding again, so the copy cannot finish in between.
+    wait_until returns the moment that holds, without yielding, and the caller acts
+    before yielding again, so the copy cannot finish in between.
     """
-    while size_of() < at_least:
-        assert not result.ready(), f"the copy ended before it could be interrupted: {result}"
-        gevent.sleep(0.005)
+    wait_until(lambda: size_of() >= at_least or result.ready(), 60,
+               f"{at_least} bytes of the copy")
+    assert not result.ready(), f"the copy ended before it could be interrupted: {result}"
 
 
 def _start_big_copy(client, direction, method, big_file, tmp_path):
@@ -1236,13 +1285,10 @@ def test_stopped_server_times_out(direction, method, sshd, hosts, client_kwargs,
 
         stopped.extend(connection)
         _signal_all(stopped, signal.SIGSTOP)
-        began = time.monotonic()
-        results[0].wait(timeout=30)
-        took = time.monotonic() - began
         errors = _errors(results)
 
-        # The stalled call's timeout, then at most as long again closing its channel.
-        assert took < 2 * 2 + 2  # it was 2 + 5
+        # The stalled host fails with a Timeout (its channel's cleanup close cannot hang:
+        # the test's timeout mark would fail it) and the other host's copy completes.
         assert isinstance(errors[0], Timeout)
         assert errors[0].host == hosts[0]
         assert hosts[0] in str(errors[0])

@@ -15,6 +15,7 @@ import subprocess
 import threading
 
 import pytest
+from conftest import wait_until
 
 import pssh.exceptions as exc_module
 from pssh.clients import ParallelSSHClient, SSHClient
@@ -419,11 +420,38 @@ def _signal_all(pids, signum):
             pass
 
 
+def _sleeps(processes, marker):
+    """The processes among ``processes`` that run ``sleep <marker>``."""
+    return [pid for pid in processes if _command_line(pid).split() == ["sleep", marker]]
+
+
+def _connection_once_sleeping(sshd_pid, marker):
+    """The processes of the connection running ``sleep <marker>``, once the sleep runs.
+
+    The shell prints what comes before the sleep before it starts it, and the shell's
+    own command line names the sleep too, so the sleep itself is waited for.
+    """
+    def sleeping():
+        try:
+            tree = _connection_processes(sshd_pid, f"sleep {marker}")
+        except AssertionError:
+            return None  # the shell is in the middle of starting it
+        return tree if _sleeps(tree, marker) else None
+
+    return wait_until(sleeping, 30, f"the remote 'sleep {marker}'")
+
+
+def _end_sleep(processes, marker):
+    """Kill the remote ``sleep <marker>`` among ``processes``: its script goes on at once
+    to the next command, however long the test took to get there."""
+    _signal_all(_sleeps(processes, marker), signal.SIGKILL)
+
+
 def _run_and_kill_first_connection(sshd, client, marker):
     """Run a command on every host and kill the connection of the first one mid-command."""
     output = client.run_command("echo started; sleep %s; true", host_args=(marker, "2", "2"))
     assert next(output[0].stdout) == "started"
-    _signal_all(_connection_processes(sshd.pid, f"sleep {marker}"), signal.SIGKILL)
+    _signal_all(_connection_once_sleeping(sshd.pid, marker), signal.SIGKILL)
     return output
 
 
@@ -434,11 +462,11 @@ def test_connection_killed_mid_command(sshd, hosts, client_kwargs):
     broken, others = output[0], output[1:]
 
     try:
-        client.join(output, timeout=10)
+        client.join(output)
     except SSHError as error:
         assert not isinstance(error, Timeout)
         assert error.host == hosts[0]
-    client.join(others, timeout=10)
+    client.join(others)
 
     assert isinstance(broken.exception, SSHError)
     assert broken.exception.host == hosts[0]
@@ -452,12 +480,12 @@ def test_next_command_after_a_killed_connection_reconnects(sshd, hosts, client_k
     client = ParallelSSHClient(hosts[:3], **client_kwargs)
     output = _run_and_kill_first_connection(sshd, client, "29.102")
     try:
-        client.join(output, timeout=10)
+        client.join(output)
     except SSHError:
         pass  # what the failure looks like is the test above's business
 
     again = client.run_command("echo again")
-    client.join(again, timeout=10)
+    client.join(again)
 
     assert [list(out.stdout) for out in again] == [["again"]] * 3
     assert [out.exit_code for out in again] == [0] * 3
@@ -470,7 +498,7 @@ def test_connection_killed_while_reading_single_client(sshd, hosts, client_kwarg
     lines = output.stdout
     assert next(lines) == "started"
 
-    _signal_all(_connection_processes(sshd.pid, "sleep 29.103"), signal.SIGKILL)
+    _signal_all(_connection_once_sleeping(sshd.pid, "29.103"), signal.SIGKILL)
     with pytest.raises((SessionError, ConnectionError)) as caught:
         next(lines)
 
@@ -482,17 +510,19 @@ def test_connection_killed_while_reading_single_client(sshd, hosts, client_kwarg
 @pytest.mark.timeout(60)
 def test_stopped_server_times_out_then_recovers(sshd, hosts, client_kwargs):
     client = ParallelSSHClient(hosts[:2], **client_kwargs)
-    output = client.run_command("echo started; sleep %s; echo done", host_args=("1.202", "0"))
+    output = client.run_command("echo started; sleep %s; echo done", host_args=("29.202", "0"))
     assert next(output[0].stdout) == "started"
+    assert list(output[1].stdout) == ["started", "done"]  # the other host's command ended
 
-    stopped = _connection_processes(sshd.pid, "sleep 1.202")
+    stopped = _connection_once_sleeping(sshd.pid, "29.202")
     _signal_all(stopped, signal.SIGSTOP)
     try:
         with pytest.raises(Timeout) as caught:
             client.join(output, timeout=3)
     finally:
+        _end_sleep(stopped, "29.202")
         _signal_all(stopped, signal.SIGCONT)
-    client.join(output, timeout=20)
+    client.join(output)
 
     assert [out.host for out in caught.value.unfinished_output] == [hosts[0]]
     assert [out.host for out in caught.value.finished_output] == [hosts[1]]
@@ -503,18 +533,19 @@ def test_stopped_server_times_out_then_recovers(sshd, hosts, client_kwargs):
 @pytest.mark.timeout(60)
 def test_stopped_server_read_timeout(sshd, hosts, client_kwargs):
     client = SSHClient(hosts[0], **client_kwargs)
-    output = client.run_command("echo started; sleep 1.303; echo done", read_timeout=3)
+    output = client.run_command("echo started; sleep 29.303; echo done", read_timeout=3)
     lines = output.stdout
     assert next(lines) == "started"
 
-    stopped = _connection_processes(sshd.pid, "sleep 1.303")
+    stopped = _connection_once_sleeping(sshd.pid, "29.303")
     _signal_all(stopped, signal.SIGSTOP)
     try:
         with pytest.raises(Timeout):
             next(lines)
     finally:
+        _end_sleep(stopped, "29.303")
         _signal_all(stopped, signal.SIGCONT)
-    client.wait_finished(output, timeout=20)
+    client.wait_finished(output)
 
     assert list(output.stdout) == ["done"]
     assert output.exit_code == 0

@@ -8,6 +8,7 @@ import signal
 
 import gevent
 import pytest
+from gevent.socket import wait_read
 
 from pssh.clients import ParallelSSHClient, SSHClient
 from pssh.config import HostConfig
@@ -46,25 +47,42 @@ def _connections(server):
     return children
 
 
-def _wait_for_connections(server, count, timeout=10.0):
-    for _ in range(int(timeout / 0.05)):
-        if len(_connections(server)) == count:
-            return
-        gevent.sleep(0.05)
-    assert len(_connections(server)) == count
+@pytest.fixture
+def new_connections(bastion):
+    """A function listing the bastion connections made since the test began.
+
+    A connection of an earlier test may still be closing; it is not this test's to count.
+    """
+    before = set(_connections(bastion))
+    return lambda: sorted(set(_connections(bastion)) - before)
 
 
-def test_every_host_is_reached_through_one_bastion_connection(bastion, hosts, client_kwargs,
-                                                              proxy_kwargs):
+def _wait_for_exit(pids, timeout=30.0):
+    """Return once every process in ``pids`` has ended: a pidfd becomes readable then."""
+    for pid in pids:
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue  # gone already
+        try:
+            wait_read(pidfd, timeout, AssertionError(f"process {pid} still runs after "
+                                                     f"{timeout}s"))
+        finally:
+            os.close(pidfd)
+
+
+def test_every_host_is_reached_through_one_bastion_connection(hosts, client_kwargs,
+                                                              proxy_kwargs, new_connections):
     client = ParallelSSHClient(hosts[:5], **client_kwargs, **proxy_kwargs)
 
     output = client.run_command(SERVER_ADDRESS)
     client.join(output)
 
     assert [list(out.stdout) for out in output] == [[host] for host in hosts[:5]]
-    assert len(_connections(bastion)) == 1
+    connections = new_connections()
+    assert len(connections) == 1
     client.disconnect()
-    _wait_for_connections(bastion, 0)
+    _wait_for_exit(connections)
 
 
 def test_single_client_through_proxy(hosts, client_kwargs, proxy_kwargs):
@@ -90,7 +108,7 @@ def test_large_output_and_copies_through_proxy(hosts, client_kwargs, proxy_kwarg
         assert (tmp_path / f"copy_{host}.bin").read_bytes() == source.read_bytes()
 
 
-def test_per_host_proxy_from_host_config(bastion, hosts, client_kwargs, proxy_kwargs):
+def test_per_host_proxy_from_host_config(hosts, client_kwargs, proxy_kwargs, new_connections):
     config = [HostConfig(**proxy_kwargs), HostConfig()]
     client = ParallelSSHClient(hosts[:2], host_config=config, **client_kwargs)
 
@@ -98,7 +116,7 @@ def test_per_host_proxy_from_host_config(bastion, hosts, client_kwargs, proxy_kw
     client.join(output)
 
     assert [list(out.stdout) for out in output] == [[hosts[0]], [hosts[1]]]
-    assert len(_connections(bastion)) == 1
+    assert len(new_connections()) == 1
     assert client._host_clients[(0, hosts[0])]._bastion is not None
     assert client._host_clients[(1, hosts[1])]._bastion is None
 
@@ -125,13 +143,15 @@ def test_target_refused_by_bastion_names_target_and_proxy(bastion, client_kwargs
 
 def test_bastion_dropping_mid_run_fails_its_hosts_with_proxy_error(bastion, hosts,
                                                                    client_kwargs,
-                                                                   proxy_kwargs):
+                                                                   proxy_kwargs,
+                                                                   new_connections):
     client = ParallelSSHClient(hosts[:3], **client_kwargs, **proxy_kwargs)
     output = client.run_command("sleep 30")
-    _wait_for_connections(bastion, 1)
+    # run_command returns once every command runs, so the bastion connection is there.
+    connections = new_connections()
+    assert len(connections) == 1
 
-    for pid in _connections(bastion):
-        os.kill(pid, signal.SIGKILL)
+    os.kill(connections[0], signal.SIGKILL)
     client.join(output, timeout=20)
 
     for out in output:

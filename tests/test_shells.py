@@ -1,26 +1,15 @@
-"""Interactive shells on one host and on many, and stdin EOF for commands reading it."""
+"""Interactive shells on one host and on many, and stdin EOF for commands reading it.
+
+Each test runs as ``[native]`` (libssh2) and ``[ssh]`` (libssh) through the ``client``
+and ``parallel`` (three hosts) fixtures of conftest.py.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from pssh.clients import ParallelSSHClient, SSHClient
 from pssh.clients.base.shell import InteractiveShell
 from pssh.exceptions import ShellError, Timeout
-
-
-@pytest.fixture
-def client(hosts, client_kwargs):
-    client = SSHClient(hosts[0], **client_kwargs)
-    yield client
-    client.disconnect()
-
-
-@pytest.fixture
-def parallel(hosts, client_kwargs):
-    client = ParallelSSHClient(hosts[:3], **client_kwargs)
-    yield client
-    client.disconnect()
 
 
 def test_shell_runs_commands_in_one_session(client):
@@ -69,7 +58,7 @@ def test_parallel_shells(parallel, hosts):
     shells = parallel.open_shell()
     parallel.run_shell_commands(shells, ["cd /", "echo $SSH_CONNECTION | cut -d' ' -f3"])
     parallel.run_shell_commands(shells, "pwd")
-    parallel.join_shells(shells)
+    parallel.join_shells(shells, timeout=30)
 
     assert [list(shell.stdout) for shell in shells] == [[host, "/"] for host in hosts[:3]]
     assert [shell.exit_code for shell in shells] == [0, 0, 0]
@@ -78,12 +67,15 @@ def test_parallel_shells(parallel, hosts):
 def test_join_shells_timeout_lists_the_unfinished(parallel):
     shells = parallel.open_shell()
     parallel.run_shell_commands(shells[:1], "sleep 30")
+    parallel.join_shells(shells[1:])  # those have ended: the timeout below is the first's
 
     with pytest.raises(Timeout) as timed_out:
-        parallel.join_shells(shells, timeout=1)
+        parallel.join_shells(shells, timeout=0.5)
 
     assert timed_out.value.unfinished_output == shells[:1]
     assert timed_out.value.finished_output == shells[1:]
+    assert shells[0].exit_code is None
+    assert [shell.exit_code for shell in shells[1:]] == [0, 0]
 
 
 def test_run_shell_commands_on_closed_shells_names_the_host(parallel, hosts):
@@ -96,19 +88,17 @@ def test_run_shell_commands_on_closed_shells_names_the_host(parallel, hosts):
 
 @pytest.mark.parametrize("make", ["single", "parallel"])
 def test_closing_stdin_lets_cat_finish(make, client, parallel):
-    if make == "single":
-        outputs = [client.run_command("cat")]
-    else:
-        outputs = parallel.run_command("cat")
+    outputs = [client.run_command("cat")] if make == "single" else parallel.run_command("cat")
     for output in outputs:
-        output.stdin.write("line one\nline two\n")
+        output.stdin.write("line one\n")
+        output.stdin.write(b"line two\n")
+        output.stdin.flush()
         output.stdin.close()
     for output in outputs:
         output.client.wait_finished(output, timeout=10)
 
-    assert [list(output.stdout) for output in outputs] == [["line one", "line two"]] * len(
-        outputs)
-    assert [output.exit_code for output in outputs] == [0] * len(outputs)
+    assert [list(out.stdout) for out in outputs] == [["line one", "line two"]] * len(outputs)
+    assert [out.exit_code for out in outputs] == [0] * len(outputs)
 
 
 def test_wait_finished_with_stdin_open_times_out(client):

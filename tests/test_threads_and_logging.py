@@ -61,6 +61,7 @@ def test_clients_in_native_threads(sshd, client_kwargs):
     for thread in threads:
         thread.join(timeout=90)
 
+    assert [thread.name for thread in threads if thread.is_alive()] == []
     assert errors == {}
     groups["main"] = sshd.hosts[20:22]
     for name, targets in groups.items():
