@@ -31,22 +31,35 @@ def wrap_command(command: str, sudo: bool = False, user: str | None = None,
 
 
 def format_host_command(command: str, host_arg: object, position: int,
-                        argument: str = "host_args", what: str = "the command") -> str:
+                        argument: str = "host_args", what: str = "the command",
+                        host: str | None = None) -> str:
     """Fill ``command``'s ``%`` placeholders with one host's ``host_args`` entry.
 
     A tuple fills positional placeholders, a dict named ones, anything else one ``%s``.
     ``argument`` and ``what`` name the entry and the template in the error (for copies:
     ``copy_args`` and a path).
 
-    :raises HostArgumentError: the entry does not fit the placeholders.
+    :param host: the host the entry is for, named in the error.
+    :raises HostArgumentKeyError: a dict entry lacks a placeholder's key (also a
+        :class:`KeyError`, as in parallel-ssh).
+    :raises HostArgumentError: the entry does not fit the placeholders otherwise.
     """
-    from .exceptions import HostArgumentError
+    from .exceptions import HostArgumentError, HostArgumentKeyError
 
     try:
         if isinstance(host_arg, (tuple, dict)):
             return command % host_arg
         return command % (host_arg,)
-    except (TypeError, KeyError, ValueError) as exc:
+    except KeyError as exc:
+        key = exc.args[0] if exc.args else None
+        raise HostArgumentKeyError(
+            f"{argument}[{position}]{_for(host)} has no key {key!r}, which {what} "
+            f"{command!r} uses; add it to that entry", key=key, host=host) from exc
+    except (TypeError, ValueError) as exc:
         raise HostArgumentError(
-            f"{argument}[{position}] = {host_arg!r} does not fit {what} {command!r}: {exc}"
-        ) from exc
+            f"{argument}[{position}] = {host_arg!r}{_for(host)} does not fit {what} "
+            f"{command!r}: {exc}", host=host) from exc
+
+
+def _for(host: str | None) -> str:
+    return "" if host is None else f" (for host {host})"

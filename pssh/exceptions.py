@@ -19,28 +19,72 @@ Each error carries ``host`` and ``port`` (``None`` where no host is involved) an
 ``str()`` is a sentence that names them. Where the error comes from the SSH library or the
 server, ``reason`` holds their own words (libssh2's or libssh's message, an SFTP status),
 so code can act on it without parsing the sentence.
+
+``args`` follows parallel-ssh's layout, so scripts that index it keep working:
+
+- an error about a host: ``(message, host, port)``, then any further positional
+  arguments, then ``reason`` when there is one (parallel-ssh put the host at ``args[1]``
+  and the port at ``args[2]``);
+- a ``join`` or ``join_shells`` :class:`Timeout`: ``(message, timeout, finished_output,
+  unfinished_output)``;
+- any other error: ``(message,)`` and any further positional arguments.
+
+``args[0]`` is always the sentence ``str()`` gives. Constructors also take parallel-ssh's
+printf style, ``SSHError("Host %s refused on port %s", host, port)``: the placeholders are
+filled from the positional arguments, which stay in ``args``.
+
+Where parallel-ssh raised a builtin exception, the pssh error is also one: every
+:class:`ConnectionError` is a builtin :class:`ConnectionError` (so an :class:`OSError`),
+a refused connection a builtin :class:`ConnectionRefusedError`
+(:class:`RefusedConnectionError`), every :class:`Timeout` a builtin
+:class:`TimeoutError`, a ``host_args`` entry without a placeholder's key a
+:class:`KeyError` (:class:`HostArgumentKeyError`), and a bad ``host_config`` a
+:class:`ValueError`.
 """
 
 from __future__ import annotations
 
+import builtins
+import errno
+import os
 from typing import Any
 
 __all__ = [
-    "SSHError", "ConnectionError", "UnknownHostError", "NoIPv6AddressFoundError", "ProxyError",
+    "SSHError", "ConnectionError", "RefusedConnectionError", "UnknownHostError",
+    "NoIPv6AddressFoundError", "ProxyError",
     "AuthenticationError", "PKeyFileError", "Timeout", "BufferFullError", "SessionError",
     "ShellError",
-    "SFTPError", "SFTPIOError", "SCPError", "HostArgumentError", "HostConfigError",
-    "InvalidAPIUseError",
+    "SFTPError", "SFTPIOError", "SCPError", "HostArgumentError", "HostArgumentKeyError",
+    "HostConfigError", "InvalidAPIUseError",
     # parallel-ssh 1.x spellings
     "SSHException", "UnknownHostException", "ConnectionErrorException",
     "AuthenticationException", "HostArgumentException",
 ]
 
 
+def _filled(message: str, args: tuple[Any, ...]) -> str:
+    """``message % args`` when ``args`` fit its placeholders, else ``message`` as given."""
+    if not args or "%" not in message:
+        return message
+    try:
+        return message % args
+    except (TypeError, ValueError, KeyError):
+        return message
+
+
+def _rebuilt(cls: type[SSHError], args: tuple[Any, ...]) -> SSHError:
+    """An unpickled error: ``args`` are already laid out, so ``__init__`` is skipped."""
+    error = cls.__new__(cls)
+    error.args = args
+    return error
+
+
 class SSHError(Exception):
     """Base class of every pssh error.
 
-    :param message: a sentence saying what went wrong and, where possible, what to do.
+    :param message: a sentence saying what went wrong and, where possible, what to do;
+        or parallel-ssh's printf-style template, filled from ``args``.
+    :param args: further values for ``args`` (and for ``message``'s placeholders).
     :param host: the host the error belongs to, if any.
     :param port: the port the error belongs to, if any.
     :param reason: what the SSH library or the server said, if the error came from them.
@@ -48,18 +92,45 @@ class SSHError(Exception):
 
     def __init__(self, message: str, *args: Any, host: str | None = None,
                  port: int | None = None, reason: str | None = None) -> None:
-        super().__init__(message, *args)
+        message = _filled(message, args)
+        # One argument only: an OSError given more would read them as errno and strerror.
+        super().__init__(message)
         self.message = message
         self.host = host
         self.port = port
         self.reason = reason
+        self.args = self._laid_out(args)
+
+    def _laid_out(self, extra: tuple[Any, ...]) -> tuple[Any, ...]:
+        if self.host is None and self.port is None:
+            return (self.message, *extra)
+        reason = () if self.reason is None else (self.reason,)
+        return (self.message, self.host, self.port, *extra, *reason)
 
     def __str__(self) -> str:
         return self.message
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        state = dict(self.__dict__)
+        if isinstance(self, OSError):
+            state.update(errno=self.errno, strerror=self.strerror)
+        return _rebuilt, (type(self), self.args), state
 
-class ConnectionError(SSHError):  # noqa: A001 - parallel-ssh's public name
-    """Could not open or keep a connection to the host."""
+
+class ConnectionError(SSHError, builtins.ConnectionError):  # noqa: A001 - parallel-ssh's name
+    """Could not open or keep a connection to the host; also a builtin
+    :class:`ConnectionError` (parallel-ssh raised the builtin), hence an :class:`OSError`."""
+
+
+class RefusedConnectionError(ConnectionError, builtins.ConnectionRefusedError):
+    """Nothing listens on the host's port: the TCP connection was refused. Also a builtin
+    :class:`ConnectionRefusedError`, with ``errno`` set to ``ECONNREFUSED``."""
+
+    def __init__(self, message: str, *args: Any, host: str | None = None,
+                 port: int | None = None, reason: str | None = None) -> None:
+        super().__init__(message, *args, host=host, port=port, reason=reason)
+        self.errno = errno.ECONNREFUSED
+        self.strerror = reason or os.strerror(errno.ECONNREFUSED)
 
 
 class UnknownHostError(ConnectionError):
@@ -85,18 +156,35 @@ class PKeyFileError(AuthenticationError):
 class Timeout(SSHError, TimeoutError):
     """A call ran out of time; also a builtin :class:`TimeoutError`.
 
-    Raised by ``join(timeout=...)`` with the outputs that finished and those that did not,
-    by output iteration with ``read_timeout`` and by connection set-up with ``timeout``.
-    Output read before the timeout stays readable.
+    Raised by ``join(timeout=...)`` and ``join_shells`` with the outputs (or shells) that
+    finished and those that did not, by output iteration with ``read_timeout`` and by
+    connection set-up with ``timeout``. Output read before the timeout stays readable.
+
+    :param timeout: the limit that passed, in seconds, if known.
+    :param finished_output: for ``join``, the outputs that finished in time.
+    :param unfinished_output: for ``join``, the outputs still running; given either of
+        these, ``args`` is ``(message, timeout, finished_output, unfinished_output)`` as
+        in parallel-ssh.
+
+    The other parameters are :class:`SSHError`'s.
     """
 
     def __init__(self, message: str, *args: Any, host: str | None = None,
-                 port: int | None = None, finished_output: list[Any] | None = None,
+                 port: int | None = None, timeout: float | None = None,
+                 finished_output: list[Any] | None = None,
                  unfinished_output: list[Any] | None = None,
                  reason: str | None = None) -> None:
-        super().__init__(message, *args, host=host, port=port, reason=reason)
+        self.timeout = timeout
+        self._is_join = finished_output is not None or unfinished_output is not None
         self.finished_output = finished_output if finished_output is not None else []
         self.unfinished_output = unfinished_output if unfinished_output is not None else []
+        super().__init__(message, *args, host=host, port=port, reason=reason)
+
+    def _laid_out(self, extra: tuple[Any, ...]) -> tuple[Any, ...]:
+        if not self._is_join:
+            return super()._laid_out(extra)
+        return (self.message, self.timeout, self.finished_output, self.unfinished_output,
+                *extra)
 
 
 class BufferFullError(SSHError):
@@ -126,7 +214,22 @@ class SCPError(SSHError):
 
 
 class HostArgumentError(SSHError):
-    """``host_args`` does not fit the host list."""
+    """``host_args`` (or ``copy_args``) does not fit the host list or the command."""
+
+
+class HostArgumentKeyError(HostArgumentError, KeyError):
+    """A ``host_args`` (or ``copy_args``) dict lacks a key the command's ``%(name)s``
+    placeholders use; also a :class:`KeyError`, which parallel-ssh raised here.
+
+    :param key: the missing key; ``key`` holds it too.
+
+    The other parameters are :class:`SSHError`'s.
+    """
+
+    def __init__(self, message: str, *args: Any, key: object = None, host: str | None = None,
+                 port: int | None = None, reason: str | None = None) -> None:
+        self.key = key
+        super().__init__(message, *args, host=host, port=port, reason=reason)
 
 
 class HostConfigError(SSHError, ValueError):

@@ -250,7 +250,8 @@ class BaseParallelSSHClient:
             raise HostArgumentError(
                 f"host_args has {len(host_args)} entries for {len(self._hosts)} hosts; give "
                 f"one entry per host")
-        return [format_host_command(command, host_args[i], i) for i in range(len(self._hosts))]
+        return [format_host_command(command, host_args[i], i, host=host)
+                for i, host in enumerate(self._hosts)]
 
     def _run_on_host(self, position: int, host: str, command: str, sudo: bool,
                      user: str | None, use_pty: bool, shell: str | None, encoding: str,
@@ -347,7 +348,7 @@ class BaseParallelSSHClient:
         if unfinished:
             finished = [shell for shell in shells if shell not in unfinished]
             raise Timeout(f"join_shells timed out after {timeout}s with {len(unfinished)} of "
-                          f"{len(shells)} shells still running", timeout,
+                          f"{len(shells)} shells still running", timeout=timeout,
                           finished_output=finished, unfinished_output=unfinished)
         for result in results:
             result.get()
@@ -396,7 +397,7 @@ class BaseParallelSSHClient:
         if unfinished:
             finished = [host_out for host_out in output if host_out not in unfinished]
             raise Timeout(f"join timed out after {timeout}s with {len(unfinished)} of "
-                          f"{len(output)} commands still running", timeout,
+                          f"{len(output)} commands still running", timeout=timeout,
                           finished_output=finished, unfinished_output=unfinished)
 
 

@@ -36,6 +36,7 @@ from ...exceptions import (
     AuthenticationError,
     ConnectionError,
     NoIPv6AddressFoundError,
+    RefusedConnectionError,
     SessionError,
     SSHError,
     Timeout,
@@ -243,14 +244,15 @@ class BaseSSHClient:
             raise _Retryable(Timeout(
                 f"Connecting to {self._where()} timed out after {self.timeout}s",
                 host=self.host, port=self.port)) from exc
-        if isinstance(exc, ConnectionRefusedError):
-            raise ConnectionError(
+        if isinstance(exc, ConnectionRefusedError):  # the builtin, from connect()
+            raise RefusedConnectionError(
                 f"Connection to {self._where()} refused: nothing listens on port {self.port} "
-                f"there; check the host and port", host=self.host, port=self.port) from exc
+                f"there; check the host and port", host=self.host, port=self.port,
+                reason=exc.strerror) from exc
         if isinstance(exc, OSError):
             raise _Retryable(ConnectionError(
                 f"Cannot connect to {self._where()}: {exc.strerror or exc}",
-                host=self.host, port=self.port)) from exc
+                host=self.host, port=self.port, reason=exc.strerror or str(exc))) from exc
         raise exc
 
     # -- authentication -----------------------------------------------------------------
