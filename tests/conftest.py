@@ -14,8 +14,11 @@ on libssh2 and ``test_x[ssh]`` on libssh. A test of what only libssh2 does takes
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 import selectors
+import shutil
 import socket
 import subprocess
 import threading
@@ -68,10 +71,123 @@ def assert_names_host(error: BaseException, host: str, port: int | None = None) 
 
 def keygen(path: str | Path, key_type: str = "ed25519", passphrase: str = "") -> str:
     """Make a key pair with ssh-keygen at ``path`` (and ``path``.pub); the private key's
-    path."""
-    subprocess.run(["ssh-keygen", "-q", "-t", key_type, "-N", passphrase, "-f", str(path)],
-                   check=True)
+    path. RSA keys are 2048 bits: quicker to make than ssh-keygen's default."""
+    bits = ["-b", "2048"] if key_type == "rsa" else []
+    subprocess.run(["ssh-keygen", "-q", "-t", key_type, *bits, "-N", passphrase,
+                    "-f", str(path)], check=True)
     return str(path)
+
+
+def authorize_key(server: LocalSSHD, key: str) -> None:
+    """Let ``key`` (a private key's path, its public half next to it) log in to
+    ``server``."""
+    with open(key + ".pub") as public, \
+            open(os.path.join(server.workdir, "authorized_keys"), "a") as keys:
+        keys.write(public.read())
+
+
+def ssh_add(key: str, passphrase: str = "") -> None:
+    """Add ``key`` to the agent at SSH_AUTH_SOCK, answering its passphrase prompt
+    through SSH_ASKPASS."""
+    env = dict(os.environ)
+    if passphrase:
+        askpass = key + ".askpass"
+        with open(askpass, "w") as script:
+            script.write(f"#!/bin/sh\necho '{passphrase}'\n")
+        os.chmod(askpass, 0o700)
+        env.update(SSH_ASKPASS=askpass, SSH_ASKPASS_REQUIRE="force", DISPLAY=":0")
+    added = subprocess.run(["ssh-add", "-q", key], env=env, stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True)
+    assert added.returncode == 0, f"ssh-add {key} failed: {added.stderr}"
+
+
+@contextlib.contextmanager
+def password_account(name: str, password: str) -> Iterator[str]:
+    """An account ``name`` (made with useradd if missing, removed again after) whose
+    password is ``password``; skips the test unless it runs as root."""
+    if os.geteuid() != 0 or not shutil.which("useradd"):
+        pytest.skip("needs root and useradd to make a user with a password")
+    created = subprocess.run(["id", name], capture_output=True).returncode != 0
+    if created:
+        subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", name],
+                       check=True)
+    subprocess.run(["chpasswd"], input=f"{name}:{password}\n", text=True, check=True)
+    try:
+        yield name
+    finally:
+        if created:
+            subprocess.run(["userdel", name], check=False)
+
+
+# --- processes on this machine: the sshd's children, read from /proc ----------------------
+
+
+def process_table() -> dict[int, int]:
+    """{pid: parent pid} for every process still alive while we look."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    # The command name (field 2) may contain spaces; the fields after it
+                    # do not.
+                    table[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass  # ended while we looked
+    return table
+
+
+def command_line(pid: int) -> str:
+    """The command line of ``pid``, arguments joined by spaces; empty once it ended."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return cmdline.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def connection_processes(sshd_pid: int, matches: Callable[[int], bool]) -> list[int]:
+    """The processes of one connection of the sshd master ``sshd_pid`` (a child of it and
+    that child's descendants): the first connection with a process for which
+    ``matches(pid)`` holds; empty if none has one.
+
+    Only this sshd's descendants are searched: other test sessions on the machine may run
+    the same commands.
+    """
+    table = process_table()
+    for child in [pid for pid, parent in table.items() if parent == sshd_pid]:
+        tree = [child]
+        for pid in tree:
+            tree.extend(sub for sub, parent in table.items() if parent == pid)
+        if any(matches(pid) for pid in tree):
+            return tree
+    return []
+
+
+def signal_all(pids: list[int], signum: int) -> None:
+    """Send ``signum`` to each of ``pids`` that still runs."""
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+
+def wait_for_exit(pids: list[int], timeout: float = 30.0) -> None:
+    """Return once every process in ``pids`` has ended: a pidfd becomes readable then.
+    Cooperative, like wait_until."""
+    from gevent.socket import wait_read
+
+    for pid in pids:
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue  # gone already
+        try:
+            wait_read(pidfd, timeout, AssertionError(f"process {pid} still runs after "
+                                                     f"{timeout}s"))
+        finally:
+            os.close(pidfd)
 
 
 @pytest.fixture(params=ENGINES)
@@ -120,6 +236,29 @@ def hosts(sshd: LocalSSHD) -> list[str]:
 def client_kwargs(sshd: LocalSSHD) -> dict[str, Any]:
     """port, user, pkey, num_retries=0 and timeout=10 for the shared sshd."""
     return sshd.client_kwargs()
+
+
+@pytest.fixture
+def ssh_agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A real ssh-agent for this test, holding no keys yet (``ssh_add`` gives it some);
+    SSH_AUTH_SOCK points at it. Its socket's path."""
+    if not shutil.which("ssh-agent"):
+        pytest.skip("ssh-agent is not installed")
+    socket_path = str(tmp_path / "agent.sock")
+    process = subprocess.Popen(["ssh-agent", "-D", "-a", socket_path],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert process.stdout is not None
+    try:
+        # The agent prints its SSH_AUTH_SOCK line once the socket listens (or exits).
+        announced = process.stdout.readline()
+        assert announced.startswith(f"SSH_AUTH_SOCK={socket_path};"), (
+            f"ssh-agent did not start (exit status {process.poll()}): {announced!r}")
+        monkeypatch.setenv("SSH_AUTH_SOCK", socket_path)
+        yield socket_path
+    finally:
+        process.kill()
+        process.wait()
+        process.stdout.close()
 
 
 @pytest.fixture

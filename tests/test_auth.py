@@ -10,10 +10,9 @@ really used it.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 
 import pytest
+from conftest import authorize_key, keygen, password_account, ssh_add
 
 from pssh.clients import ParallelSSHClient, SSHClient
 from pssh.config import HostConfig
@@ -27,17 +26,8 @@ NO_OTHER_METHODS = {"pkey": None, "allow_agent": False, "identity_auth": False}
 
 @pytest.fixture(scope="module")
 def password_user():
-    if os.geteuid() != 0 or not shutil.which("useradd"):
-        pytest.skip("needs root and useradd to make a user with a password")
-    created = subprocess.run(["id", PASSWORD_USER], capture_output=True).returncode != 0
-    if created:
-        subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", PASSWORD_USER],
-                       check=True)
-    subprocess.run(["chpasswd"], input=f"{PASSWORD_USER}:{PASSWORD}\n", text=True,
-                   check=True)
-    yield PASSWORD_USER
-    if created:
-        subprocess.run(["userdel", PASSWORD_USER], check=False)
+    with password_account(PASSWORD_USER, PASSWORD) as name:
+        yield name
 
 
 def _sshd(first_address, **config):
@@ -127,12 +117,8 @@ def authorize(sshd):
         original = keys.read()
 
     def make(directory, key_type, passphrase=""):
-        path = os.path.join(directory, f"id_{key_type}")
-        bits = ["-b", "2048"] if key_type == "rsa" else []
-        subprocess.run(["ssh-keygen", "-q", "-t", key_type, *bits, "-N", passphrase,
-                        "-f", path], check=True)
-        with open(path + ".pub") as public, open(authorized, "a") as keys:
-            keys.write(public.read())
+        path = keygen(os.path.join(directory, f"id_{key_type}"), key_type, passphrase)
+        authorize_key(sshd, path)
         return path
 
     yield make
@@ -182,30 +168,9 @@ def test_default_identity_files(sshd, authorize, tmp_path, monkeypatch):
 # --- the SSH agent -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def agent(tmp_path, monkeypatch):
-    """A real ssh-agent for this test, holding no keys yet; SSH_AUTH_SOCK points at it."""
-    if not shutil.which("ssh-agent"):
-        pytest.skip("ssh-agent is not installed")
-    socket_path = str(tmp_path / "agent.sock")
-    process = subprocess.Popen(["ssh-agent", "-D", "-a", socket_path],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        # The agent prints its SSH_AUTH_SOCK line once the socket listens (or exits).
-        announced = process.stdout.readline()
-        assert announced.startswith(f"SSH_AUTH_SOCK={socket_path};"), (
-            f"ssh-agent did not start (exit status {process.poll()}): {announced!r}")
-        monkeypatch.setenv("SSH_AUTH_SOCK", socket_path)
-        yield socket_path
-    finally:
-        process.kill()
-        process.wait()
-        process.stdout.close()
-
-
-def test_agent(sshd, authorize, tmp_path, agent):
+def test_agent(sshd, authorize, tmp_path, ssh_agent):
     path = authorize(str(tmp_path), "ed25519", "agent-pass")
-    _ssh_add(path, "agent-pass")
+    ssh_add(path, "agent-pass")
     kwargs = {"port": sshd.port, "user": sshd.user, "num_retries": 0, "timeout": 10,
               "identity_auth": False}
 
@@ -214,32 +179,23 @@ def test_agent(sshd, authorize, tmp_path, agent):
         SSHClient(sshd.hosts[0], allow_agent=False, **kwargs)
 
 
-def test_agent_without_a_usable_key_says_so(sshd, agent):
+def test_agent_without_a_usable_key_says_so(sshd, ssh_agent):
     with pytest.raises(AuthenticationError, match="SSH agent"):
         SSHClient(sshd.hosts[0], port=sshd.port, user=sshd.user, num_retries=0, timeout=10,
                   identity_auth=False)
 
 
-def _ssh_add(path, passphrase):
-    """Add a key to the agent, answering its passphrase prompt through SSH_ASKPASS."""
-    askpass = path + ".askpass"
-    with open(askpass, "w") as script:
-        script.write(f"#!/bin/sh\necho '{passphrase}'\n")
-    os.chmod(askpass, 0o700)
-    env = {**os.environ, "SSH_ASKPASS": askpass, "SSH_ASKPASS_REQUIRE": "force",
-           "DISPLAY": ":0"}
-    subprocess.run(["ssh-add", "-q", path], env=env, stdin=subprocess.DEVNULL, check=True)
-
-
 # --- agent forwarding: refused up front --------------------------------------------------------
 
 
-def test_forward_ssh_agent_is_refused_before_connecting(client_kwargs, closed_port):
-    kwargs = {**client_kwargs, "port": closed_port}
-    with pytest.raises(NotImplementedError, match="forward_ssh_agent.*127.0.0.1"):
-        SSHClient("127.0.0.1", forward_ssh_agent=True, **kwargs)
-    with pytest.raises(NotImplementedError, match="forward_ssh_agent"):
-        ParallelSSHClient(["127.0.0.1"], forward_ssh_agent=True, **kwargs)
-    with pytest.raises(NotImplementedError, match="forward_ssh_agent.*127.0.0.2"):
-        ParallelSSHClient(["127.0.0.1", "127.0.0.2"], **kwargs,
+def test_forward_ssh_agent_is_accepted_with_a_warning_that_it_does_nothing(hosts,
+                                                                           client_kwargs):
+    with pytest.warns(RuntimeWarning, match=f"forward_ssh_agent.*{hosts[0]}.*does nothing"):
+        single = SSHClient(hosts[0], forward_ssh_agent=True, **client_kwargs)
+    with single:
+        assert [list(out.stdout) for out in [single.run_command("echo ok")]] == [["ok"]]
+    with pytest.warns(RuntimeWarning, match="forward_ssh_agent.*every host"):
+        ParallelSSHClient(hosts[:1], forward_ssh_agent=True, **client_kwargs)
+    with pytest.warns(RuntimeWarning, match=f"forward_ssh_agent.*{hosts[1]}"):
+        ParallelSSHClient(hosts[:2], **client_kwargs,
                           host_config=[HostConfig(), HostConfig(forward_ssh_agent=True)])

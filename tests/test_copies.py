@@ -26,9 +26,8 @@ import tempfile
 
 import gevent
 import pytest
-from conftest import wait_until
+from conftest import connection_processes, signal_all, wait_for_exit, wait_until
 from gevent import GreenletExit, joinall
-from gevent.socket import wait_read
 
 from pssh.clients import ParallelSSHClient, SSHClient
 from pssh.clients.base.parallel import HostResult
@@ -933,7 +932,7 @@ def unprivileged_user():
 def _remove_user(name):
     # userdel refuses while a process runs as the account, and sshd's processes for the
     # account's last connection may still be ending.
-    _wait_for_exit(_processes_of(pwd.getpwnam(name).pw_uid))
+    wait_for_exit(_processes_of(pwd.getpwnam(name).pw_uid))
     if subprocess.run(["userdel", name], capture_output=True).returncode != 0:
         subprocess.run(["userdel", "--force", name], check=True, capture_output=True)
 
@@ -951,20 +950,6 @@ def _processes_of(uid):
             if str(uid) in line.split()[1:3]:
                 found.append(int(entry))
     return found
-
-
-def _wait_for_exit(pids, timeout=30.0):
-    """Return once every process in ``pids`` has ended: a pidfd becomes readable then."""
-    for pid in pids:
-        try:
-            pidfd = os.pidfd_open(pid)
-        except ProcessLookupError:
-            continue  # gone already
-        try:
-            wait_read(pidfd, timeout, AssertionError(f"process {pid} still runs after "
-                                                     f"{timeout}s"))
-        finally:
-            os.close(pidfd)
 
 
 @pytest.fixture(scope="module")
@@ -1120,12 +1105,6 @@ def _server_sockets(host, port):
     return {row[9] for row in rows if row[1] == local and row[3] == "01"}
 
 
-def _parent_of(pid):
-    with open(f"/proc/{pid}/stat") as status:
-        # The command name (field 2) may contain spaces; the fields after it do not.
-        return int(status.read().rsplit(")", 1)[1].split()[1])
-
-
 def _holds_socket(pid, inodes):
     try:
         descriptors = os.listdir(f"/proc/{pid}/fd")
@@ -1141,25 +1120,6 @@ def _holds_socket(pid, inodes):
     return False
 
 
-def _connection_processes(sshd_pid, inodes):
-    """Every process of the connection (a child of sshd master ``sshd_pid`` and its
-    descendants) that holds one of the server-side sockets ``inodes``."""
-    parents = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                parents[int(entry)] = _parent_of(entry)
-            except (OSError, IndexError):
-                pass  # ended while we looked
-    for child in [pid for pid, parent in parents.items() if parent == sshd_pid]:
-        tree = [child]
-        for pid in tree:
-            tree.extend(sub for sub, parent in parents.items() if parent == pid)
-        if any(_holds_socket(pid, inodes) for pid in tree):
-            return tree
-    raise AssertionError(f"no child of sshd {sshd_pid} holds the sockets {inodes}")
-
-
 def _connect_and_find_first_host(client, sshd):
     """Connect every host now; the sshd processes serving the first host's connection."""
     first = client.hosts[0]
@@ -1167,15 +1127,9 @@ def _connect_and_find_first_host(client, sshd):
     _succeed(client.connect_auth())
     ours = _server_sockets(first, sshd.port) - before
     assert len(ours) == 1, f"expected one new connection to {first}, found {ours}"
-    return _connection_processes(sshd.pid, ours)
-
-
-def _signal_all(pids, signum):
-    for pid in pids:
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
+    connection = connection_processes(sshd.pid, lambda pid: _holds_socket(pid, ours))
+    assert connection, f"no child of sshd {sshd.pid} holds the sockets {ours}"
+    return connection
 
 
 def _partial_size(directory, host):
@@ -1253,7 +1207,7 @@ def test_connection_killed_mid_copy(direction, method, sshd, hosts, client_kwarg
         results, moved = _start_big_copy(client, direction, method, local, tmp_path)
         _wait_for_bytes(results[0], moved)
 
-        _signal_all(connection, signal.SIGKILL)
+        signal_all(connection, signal.SIGKILL)
         errors = _errors(results)
 
         assert isinstance(errors[0], SSHError)
@@ -1284,7 +1238,7 @@ def test_stopped_server_times_out(direction, method, sshd, hosts, client_kwargs,
         _wait_for_bytes(results[0], moved)
 
         stopped.extend(connection)
-        _signal_all(stopped, signal.SIGSTOP)
+        signal_all(stopped, signal.SIGSTOP)
         errors = _errors(results)
 
         # The stalled host fails with a Timeout (its channel's cleanup close cannot hang:
@@ -1296,8 +1250,8 @@ def test_stopped_server_times_out(direction, method, sshd, hosts, client_kwargs,
         _check_the_other_hosts(client, direction, errors, local, tmp_path)
         _no_traceback(capfd)
     finally:
-        _signal_all(stopped, signal.SIGKILL)
-        _signal_all(stopped, signal.SIGCONT)
+        signal_all(stopped, signal.SIGKILL)
+        signal_all(stopped, signal.SIGCONT)
         client.disconnect()
 
 

@@ -8,14 +8,20 @@ killed or stopped while a command runs.
 from __future__ import annotations
 
 import importlib
-import os
 import signal
 import socket
-import subprocess
 import threading
 
 import pytest
-from conftest import wait_until
+from conftest import (
+    assert_names_host,
+    command_line,
+    connection_processes,
+    keygen,
+    process_table,
+    signal_all,
+    wait_until,
+)
 
 import pssh.exceptions as exc_module
 from pssh.clients import ParallelSSHClient, SSHClient
@@ -38,21 +44,12 @@ REFUSING_HOST = "127.0.1.1"
 @pytest.fixture
 def unauthorized_key(tmp_path):
     """A fresh ed25519 key that the test sshd has never seen."""
-    path = tmp_path / "stranger"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)],
-                   check=True)
-    return str(path)
+    return keygen(tmp_path / "stranger")
 
 
 def _no_fallback_auth(**kwargs):
     """Keep agent and ~/.ssh keys out of authentication so only the given key counts."""
     return {"allow_agent": False, "identity_auth": False, **kwargs}
-
-
-def assert_names_host_and_port(error, host, port):
-    assert error.host == host
-    assert host in str(error)
-    assert str(port) in str(error)
 
 
 def _single_error(client):
@@ -154,7 +151,7 @@ def test_garbage_banner(garbage_server, client_kwargs):
     error = _single_error(client)
 
     assert isinstance(error, (SessionError, ConnectionError))
-    assert_names_host_and_port(error, host, port)
+    assert_names_host(error, host, port)
 
 
 @pytest.mark.timeout(60)
@@ -216,7 +213,7 @@ def test_black_hole_times_out(black_hole, client_kwargs):
     error = _single_error(client)
 
     assert isinstance(error, (Timeout, ConnectionError))
-    assert_names_host_and_port(error, host, port)
+    assert_names_host(error, host, port)
 
 
 @pytest.mark.timeout(20)
@@ -353,76 +350,33 @@ def test_without_stop_on_errors_auth_failure_is_per_host(sshd, hosts, unauthoriz
 
 # --- a server that fails mid-command -----------------------------------------------------
 
-def _parent_pid(pid):
-    with open(f"/proc/{pid}/stat") as stat:
-        # The command name in field 2 may contain spaces; the fields after it do not.
-        return int(stat.read().rsplit(")", 1)[1].split()[1])
-
-
-def _process_table():
-    """{pid: parent pid} for every process still alive while we look."""
-    table = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                table[int(entry)] = _parent_pid(entry)
-            except (FileNotFoundError, ProcessLookupError, IndexError):
-                pass
-    return table
-
-
-def _command_line(pid):
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-            return cmdline.read().replace(b"\0", b" ").decode(errors="replace")
-    except (FileNotFoundError, ProcessLookupError):
-        return ""
-
-
 def _connection_processes(sshd_pid, marker):
     """The process tree of the sshd child (of master ``sshd_pid``) whose connection runs
     a command containing ``marker``.
 
-    Only our own sshd's descendants are searched: other test sessions on the machine may
-    run the same commands. The marked command should not be the script's last one: bash
-    execs a last command in place, and during the exec its command line reads as empty.
+    The marked command should not be the script's last one: bash execs a last command in
+    place, and during the exec its command line reads as empty.
     """
-    table = _process_table()
-
-    def subtree(top):
-        tree = [top]
-        for pid in tree:
-            tree.extend(child for child, parent in table.items() if parent == pid)
+    tree = connection_processes(sshd_pid, lambda pid: marker in command_line(pid))
+    if tree:
         return tree
-
-    for child in (pid for pid, parent in table.items() if parent == sshd_pid):
-        tree = subtree(child)
-        if any(marker in _command_line(pid) for pid in tree):
-            return tree
-    anywhere = {pid: _ancestry(table, pid) for pid in table if marker in _command_line(pid)}
+    table = process_table()
+    anywhere = {pid: _ancestry(table, pid) for pid in table if marker in command_line(pid)}
     raise AssertionError(f"no connection of sshd {sshd_pid} runs {marker!r}; "
                          f"processes running it, with their ancestors: {anywhere}")
 
 
 def _ancestry(table, pid):
-    chain = [(pid, _command_line(pid))]
+    chain = [(pid, command_line(pid))]
     while table.get(pid, 0) > 1:
         pid = table[pid]
-        chain.append((pid, _command_line(pid)))
+        chain.append((pid, command_line(pid)))
     return chain
-
-
-def _signal_all(pids, signum):
-    for pid in pids:
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
 
 
 def _sleeps(processes, marker):
     """The processes among ``processes`` that run ``sleep <marker>``."""
-    return [pid for pid in processes if _command_line(pid).split() == ["sleep", marker]]
+    return [pid for pid in processes if command_line(pid).split() == ["sleep", marker]]
 
 
 def _connection_once_sleeping(sshd_pid, marker):
@@ -444,14 +398,14 @@ def _connection_once_sleeping(sshd_pid, marker):
 def _end_sleep(processes, marker):
     """Kill the remote ``sleep <marker>`` among ``processes``: its script goes on at once
     to the next command, however long the test took to get there."""
-    _signal_all(_sleeps(processes, marker), signal.SIGKILL)
+    signal_all(_sleeps(processes, marker), signal.SIGKILL)
 
 
 def _run_and_kill_first_connection(sshd, client, marker):
     """Run a command on every host and kill the connection of the first one mid-command."""
     output = client.run_command("echo started; sleep %s; true", host_args=(marker, "2", "2"))
     assert next(output[0].stdout) == "started"
-    _signal_all(_connection_once_sleeping(sshd.pid, marker), signal.SIGKILL)
+    signal_all(_connection_once_sleeping(sshd.pid, marker), signal.SIGKILL)
     return output
 
 
@@ -498,7 +452,7 @@ def test_connection_killed_while_reading_single_client(sshd, hosts, client_kwarg
     lines = output.stdout
     assert next(lines) == "started"
 
-    _signal_all(_connection_once_sleeping(sshd.pid, "29.103"), signal.SIGKILL)
+    signal_all(_connection_once_sleeping(sshd.pid, "29.103"), signal.SIGKILL)
     with pytest.raises((SessionError, ConnectionError)) as caught:
         next(lines)
 
@@ -515,13 +469,13 @@ def test_stopped_server_times_out_then_recovers(sshd, hosts, client_kwargs):
     assert list(output[1].stdout) == ["started", "done"]  # the other host's command ended
 
     stopped = _connection_once_sleeping(sshd.pid, "29.202")
-    _signal_all(stopped, signal.SIGSTOP)
+    signal_all(stopped, signal.SIGSTOP)
     try:
         with pytest.raises(Timeout) as caught:
             client.join(output, timeout=3)
     finally:
         _end_sleep(stopped, "29.202")
-        _signal_all(stopped, signal.SIGCONT)
+        signal_all(stopped, signal.SIGCONT)
     client.join(output)
 
     assert [out.host for out in caught.value.unfinished_output] == [hosts[0]]
@@ -538,13 +492,13 @@ def test_stopped_server_read_timeout(sshd, hosts, client_kwargs):
     assert next(lines) == "started"
 
     stopped = _connection_once_sleeping(sshd.pid, "29.303")
-    _signal_all(stopped, signal.SIGSTOP)
+    signal_all(stopped, signal.SIGSTOP)
     try:
         with pytest.raises(Timeout):
             next(lines)
     finally:
         _end_sleep(stopped, "29.303")
-        _signal_all(stopped, signal.SIGCONT)
+        signal_all(stopped, signal.SIGCONT)
     client.wait_finished(output)
 
     assert list(output.stdout) == ["done"]

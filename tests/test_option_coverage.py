@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 import os
 import re
-import subprocess
 
 import pytest
+from conftest import authorize_key, keygen
 
 from pssh.clients import native
 from pssh.clients import ssh as libssh
@@ -63,13 +63,9 @@ def keyed_sshd():
     server.keys = {}
     for key_type in KEY_TYPES:
         for passphrase in ("", f"pass-{key_type}"):
-            path = os.path.join(server.workdir, f"id_{key_type}_{len(passphrase)}")
-            bits = ["-b", "2048"] if key_type == "rsa" else []
-            subprocess.run(["ssh-keygen", "-q", "-t", key_type, *bits, "-N", passphrase,
-                            "-f", path], check=True)
-            with open(path + ".pub") as public, open(
-                    os.path.join(server.workdir, "authorized_keys"), "a") as keys:
-                keys.write(public.read())
+            path = keygen(os.path.join(server.workdir, f"id_{key_type}_{len(passphrase)}"),
+                          key_type, passphrase)
+            authorize_key(server, path)
             server.keys[(key_type, passphrase)] = path
     yield server
     server.stop()
@@ -286,9 +282,7 @@ def test_libssh_gssapi_identities_turn_gssapi_on(identity, where, hosts, client_
                                                  tmp_path):
     # No Kerberos here: the only visible effect is that GSS-API is tried first and its
     # refusal is reported along with the key's.
-    stranger = str(tmp_path / "stranger")
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", stranger],
-                   check=True)
+    stranger = keygen(tmp_path / "stranger")
     kwargs = {**client_kwargs, "pkey": stranger, **NO_OTHER_METHODS}
     if where == "single":
         with pytest.raises(AuthenticationError) as refused:

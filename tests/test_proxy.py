@@ -8,7 +8,7 @@ import signal
 
 import gevent
 import pytest
-from gevent.socket import wait_read
+from conftest import process_table, wait_for_exit
 
 from pssh.clients import ParallelSSHClient, SSHClient
 from pssh.config import HostConfig
@@ -34,17 +34,7 @@ def proxy_kwargs(bastion):
 
 def _connections(server):
     """The sshd children serving connections to ``server``, one per connection."""
-    children = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat", "rb") as stat:
-                    parent = int(stat.read().rsplit(b")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            if parent == server.pid:
-                children.append(int(name))
-    return children
+    return [pid for pid, parent in process_table().items() if parent == server.pid]
 
 
 @pytest.fixture
@@ -55,20 +45,6 @@ def new_connections(bastion):
     """
     before = set(_connections(bastion))
     return lambda: sorted(set(_connections(bastion)) - before)
-
-
-def _wait_for_exit(pids, timeout=30.0):
-    """Return once every process in ``pids`` has ended: a pidfd becomes readable then."""
-    for pid in pids:
-        try:
-            pidfd = os.pidfd_open(pid)
-        except ProcessLookupError:
-            continue  # gone already
-        try:
-            wait_read(pidfd, timeout, AssertionError(f"process {pid} still runs after "
-                                                     f"{timeout}s"))
-        finally:
-            os.close(pidfd)
 
 
 def test_every_host_is_reached_through_one_bastion_connection(hosts, client_kwargs,
@@ -82,7 +58,7 @@ def test_every_host_is_reached_through_one_bastion_connection(hosts, client_kwar
     connections = new_connections()
     assert len(connections) == 1
     client.disconnect()
-    _wait_for_exit(connections)
+    wait_for_exit(connections)
 
 
 def test_single_client_through_proxy(hosts, client_kwargs, proxy_kwargs):
