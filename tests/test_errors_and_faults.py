@@ -7,7 +7,6 @@ killed or stopped while a command runs.
 
 from __future__ import annotations
 
-import importlib
 import signal
 import socket
 import threading
@@ -29,7 +28,6 @@ from pssh.exceptions import (
     AuthenticationError,
     ConnectionError,
     NoIPv6AddressFoundError,
-    PKeyFileError,
     SessionError,
     SSHError,
     Timeout,
@@ -105,20 +103,11 @@ def test_closed_port(closed_port, client_kwargs):
 
 
 @pytest.mark.timeout(60)
-def test_closed_port_single_client(closed_port, client_kwargs):
-    with pytest.raises(ConnectionError) as caught:
-        SSHClient("127.0.0.1", **{**client_kwargs, "port": closed_port})
-
-    assert caught.value.host == "127.0.0.1"
-    assert str(closed_port) in str(caught.value)
-
-
-@pytest.mark.timeout(60)
-def test_closed_port_with_retries(closed_port, client_kwargs):
+def test_closed_port_with_retries(engine, closed_port, client_kwargs):
     kwargs = {**client_kwargs, "port": closed_port, "num_retries": 2, "retry_delay": 0.1}
 
     with pytest.raises(ConnectionError) as caught:
-        SSHClient("127.0.0.1", **kwargs)
+        engine.SSHClient("127.0.0.1", **kwargs)
 
     assert "127.0.0.1" in str(caught.value)
 
@@ -136,9 +125,9 @@ def test_unknown_host(client_kwargs):
 
 
 @pytest.mark.timeout(60)
-def test_unknown_host_single_client(client_kwargs):
+def test_unknown_host_single_client(engine, client_kwargs):
     with pytest.raises(UnknownHostError) as caught:
-        SSHClient(UNKNOWN_HOST, **client_kwargs)
+        engine.SSHClient(UNKNOWN_HOST, **client_kwargs)
 
     assert UNKNOWN_HOST in str(caught.value)
 
@@ -152,16 +141,6 @@ def test_garbage_banner(garbage_server, client_kwargs):
 
     assert isinstance(error, (SessionError, ConnectionError))
     assert_names_host(error, host, port)
-
-
-@pytest.mark.timeout(60)
-def test_garbage_banner_single_client(garbage_server, client_kwargs):
-    host, port = garbage_server
-
-    with pytest.raises((SessionError, ConnectionError)) as caught:
-        SSHClient(host, **{**client_kwargs, "port": port})
-
-    assert host in str(caught.value)
 
 
 @pytest.fixture
@@ -195,11 +174,11 @@ def closes_after_banner():
 
 
 @pytest.mark.timeout(20)
-def test_server_hangs_up_mid_key_exchange(closes_after_banner, client_kwargs):
+def test_server_hangs_up_mid_key_exchange(engine, closes_after_banner, client_kwargs):
     host, port = closes_after_banner
 
     with pytest.raises((SessionError, ConnectionError)) as caught:
-        SSHClient(host, **{**client_kwargs, "port": port})
+        engine.SSHClient(host, **{**client_kwargs, "port": port})
 
     assert caught.value.host == host
     assert host in str(caught.value)
@@ -217,19 +196,9 @@ def test_black_hole_times_out(black_hole, client_kwargs):
 
 
 @pytest.mark.timeout(20)
-def test_black_hole_single_client(black_hole, client_kwargs):
-    host, port = black_hole
-
-    with pytest.raises((Timeout, ConnectionError)) as caught:
-        SSHClient(host, **{**client_kwargs, "port": port, "timeout": 1})
-
-    assert host in str(caught.value)
-
-
-@pytest.mark.timeout(20)
-def test_ipv6_only_with_an_ipv4_host(hosts, client_kwargs):
+def test_ipv6_only_with_an_ipv4_host(engine, hosts, client_kwargs):
     with pytest.raises(NoIPv6AddressFoundError) as caught:
-        SSHClient(hosts[0], ipv6_only=True, **client_kwargs)
+        engine.SSHClient(hosts[0], ipv6_only=True, **client_kwargs)
 
     assert hosts[0] in str(caught.value)
 
@@ -249,52 +218,23 @@ def test_unauthorized_key(hosts, client_kwargs, unauthorized_key):
 
 
 @pytest.mark.timeout(60)
-def test_unauthorized_key_single_client(hosts, client_kwargs, unauthorized_key):
-    kwargs = _no_fallback_auth(**{**client_kwargs, "pkey": unauthorized_key})
-
-    with pytest.raises(AuthenticationError) as caught:
-        SSHClient(hosts[0], **kwargs)
-
-    assert caught.value.host == hosts[0]
-
-
-@pytest.mark.timeout(60)
-def test_unknown_user(hosts, client_kwargs):
+def test_unknown_user(engine, hosts, client_kwargs):
     kwargs = _no_fallback_auth(**{**client_kwargs, "user": "nosuchuser"})
 
     with pytest.raises(AuthenticationError) as caught:
-        SSHClient(hosts[0], **kwargs)
+        engine.SSHClient(hosts[0], **kwargs)
 
     assert hosts[0] in str(caught.value)
 
 
 @pytest.mark.timeout(60)
-def test_wrong_password(hosts, client_kwargs):
+def test_wrong_password(engine, hosts, client_kwargs):
     kwargs = _no_fallback_auth(**{**client_kwargs, "pkey": None, "password": "wrong"})
 
     with pytest.raises(AuthenticationError) as caught:
-        SSHClient(hosts[0], **kwargs)
+        engine.SSHClient(hosts[0], **kwargs)
 
     assert hosts[0] in str(caught.value)
-
-
-def test_missing_key_file_fails_at_construction(closed_port, client_kwargs, tmp_path):
-    missing = str(tmp_path / "no-such-key")
-
-    with pytest.raises(PKeyFileError) as caught:
-        ParallelSSHClient(["127.0.0.1"], **{**client_kwargs, "port": closed_port,
-                                             "pkey": missing})
-
-    assert missing in str(caught.value)
-
-
-def test_missing_key_file_single_client(closed_port, client_kwargs, tmp_path):
-    missing = str(tmp_path / "no-such-key")
-
-    with pytest.raises(PKeyFileError) as caught:
-        SSHClient("127.0.0.1", **{**client_kwargs, "port": closed_port, "pkey": missing})
-
-    assert missing in str(caught.value)
 
 
 # --- several hosts, some bad -------------------------------------------------------------
@@ -506,11 +446,8 @@ def test_stopped_server_read_timeout(sshd, hosts, client_kwargs):
     client.disconnect()
 
 
-@pytest.mark.parametrize("module", ["pssh.clients.native", "pssh.clients.ssh"])
-def test_zero_timeout_is_a_timeout_not_a_connection_error(module, hosts, client_kwargs):
-    client_class = importlib.import_module(module).SSHClient
-
+def test_zero_timeout_is_a_timeout_not_a_connection_error(engine, hosts, client_kwargs):
     with pytest.raises(Timeout) as caught:
-        client_class(hosts[0], **{**client_kwargs, "timeout": 0})
+        engine.SSHClient(hosts[0], **{**client_kwargs, "timeout": 0})
 
     assert caught.value.host == hosts[0]
