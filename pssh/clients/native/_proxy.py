@@ -1,29 +1,35 @@
-"""Connecting through a bastion (``proxy_host``): one SSH connection to it, many tunnels.
+"""Carrying TCP connections over ``direct-tcpip`` channels: the pump, and the bastion
+(``proxy_host``) built on it.
 
 Theory of operation
 -------------------
-A :class:`Bastion` is one authenticated :class:`NativeClient` to the proxy host. Each target
-host behind it gets a *tunnel*: a ``direct-tcpip`` channel on the bastion's session to
-the target's address, and a local socket pair. The target's own SSH session runs over one
-end of the pair as if it were a TCP connection; the bastion pumps bytes between the other
-end and the channel. So every target behind one bastion shares one connection to it.
-
-Pumping, per bastion:
+A *tunnel* is one ``direct-tcpip`` channel on some client's session paired with one local
+socket. A :class:`ChannelPump` moves the bytes of every tunnel on one client's session:
 
 - one *reader* greenlet reads every tunnel's channel in turn and queues what arrives for
-  that tunnel's local socket; it parks on the bastion's socket in the wait loop when no
-  channel has anything;
+  that tunnel's local socket; it parks on the session's socket in the client's wait loop
+  when no channel has anything;
 - per tunnel, a *deliverer* greenlet writes the queue into the local socket, and an
   *uplink* greenlet reads the local socket and writes to the channel.
 
-A tunnel whose target is not being read (its output is pulled lazily) fills its local
-socket; its deliverer then waits alone and the reader stops reading that channel until
-the queue drains, so the channel's window holds the remote side back. The other tunnels
-keep flowing: one slow target never stalls the bastion.
+A tunnel whose local peer does not read fills its local socket; its deliverer then waits
+alone and the reader stops reading that channel until the queue drains, so the channel's
+window holds the remote side back. The other tunnels keep flowing: one slow peer never
+stalls the session.
 
-If the bastion's connection fails, every tunnel's local socket is shut down, so each
-target's session fails at once; the target clients then raise ``ProxyError`` naming
-host and bastion.
+Each direction ends on its own, as TCP's half-close does: end of data from the local
+socket becomes the channel's EOF, and the channel's EOF becomes a write shutdown of the
+local socket. The tunnel is closed when both directions have ended, when either side
+fails, or when its owner closes it. If the session fails, every tunnel's local socket is
+shut down at once, so nothing on the local side waits for data that cannot come.
+
+Two owners use the pump. A :class:`Bastion` is one authenticated client to a proxy host;
+each target host behind it gets a tunnel whose local socket is one end of a socket pair,
+and the target's own SSH session runs over the other end as if it were a TCP connection.
+So every target behind one bastion shares one connection to it; if that connection
+fails, the targets' clients raise ``ProxyError`` naming host and bastion. The other owner
+is :class:`pssh.clients.native.tunnel.TunnelServer`, whose tunnels' local sockets are the
+connections it accepts (local port forwarding).
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ from ..base._tcp import SocketHandle
 from ._seams import NativeClient
 from ._wait import EAGAIN
 
-__all__ = ["Bastion"]
+__all__ = ["Bastion", "ChannelPump"]
 
 logger = logging.getLogger("pssh.clients.native")
 
@@ -54,7 +60,7 @@ channel, so the channel's window holds the sender back."""
 
 
 class _Tunnel:
-    """One target's channel on the bastion and the local socket its session runs over."""
+    """One channel and the local socket whose bytes it carries."""
 
     def __init__(self, channel: Any, local: socket.socket, target: str) -> None:
         self.channel = channel
@@ -63,8 +69,11 @@ class _Tunnel:
         self.queue: deque[bytes] = deque()
         self.queued = 0
         self.has_data = Event()
-        self.eof = False  # the channel has ended: deliver what is queued, then close
+        self.eof = False  # the channel has ended: deliver what is queued, then shut down
+        self.delivered_eof = False  # the local socket was told: no more data comes
+        self.sent_eof = False  # the channel was told: no more data comes
         self.closed = False
+        self.done = Event()  # set once closed
 
     def put(self, data: bytes) -> None:
         self.queue.append(data)
@@ -75,80 +84,57 @@ class _Tunnel:
         return self.queued >= QUEUE_LIMIT
 
 
-class Bastion:
-    """One connection to a proxy host, shared by every target that goes through it.
+class ChannelPump:
+    """Moves the bytes of every tunnel on one client's session.
 
-    :param connect: makes and returns the authenticated client to the proxy host.
-    :param where: ``host:port`` of the proxy, for messages.
+    :param client: the client whose session carries the channels.
+    :param where: what the pump serves, for messages (``host:port``).
+    :param on_failure: called with the error when the session fails, just before every
+        tunnel is closed.
     """
 
-    def __init__(self, connect: Callable[[], NativeClient], where: str) -> None:
-        self._connect = connect
+    def __init__(self, client: NativeClient, where: str,
+                 on_failure: Callable[[SSHError], None] | None = None) -> None:
+        self.client = client
         self.where = where
-        self.client: NativeClient | None = None
-        self.failure: str | None = None
+        self._on_failure = on_failure
         self._tunnels: list[_Tunnel] = []
         self._reader: gevent.Greenlet | None = None
-        self._connecting = Semaphore()
 
     def __repr__(self) -> str:
-        return f"<Bastion {self.where} {len(self._tunnels)} tunnels>"
+        return f"<ChannelPump {self.where} {len(self._tunnels)} tunnels>"
 
-    def _connected_client(self, target: str) -> NativeClient:
-        with self._connecting:  # targets sharing the bastion wait for one connection
-            if self.client is None or not self.client.is_connected():
-                try:
-                    self.client = self._connect()
-                except SSHError as exc:
-                    raise ProxyError(f"Cannot connect to {target} through proxy "
-                                     f"{self.where}: {exc}", host=exc.host,
-                                     port=exc.port) from exc
-                self.failure = None
-            return self.client
+    def __len__(self) -> int:
+        return len(self._tunnels)
 
-    def open_tunnel(self, host: str, port: int, deadline: float | None) -> SocketHandle:
-        """Open a tunnel to ``host:port``; return the socket the target session uses."""
-        target = f"{host}:{port}"
-        client = self._connected_client(target)
-        try:
-            channel = client.open_channel("direct_tcpip_ex", host, port, "127.0.0.1", 0,
-                                          deadline=deadline,
-                                          action=f"opening a tunnel to {target}")
-        except SessionError as exc:
-            raise ProxyError(f"Proxy {self.where} could not open a connection to {target}: "
-                             f"{exc.reason or exc}; is the host up, and does the proxy allow "
-                             f"TCP forwarding?", host=host, port=port,
-                             reason=exc.reason) from exc
-        target_end, pump_end = socket.socketpair()
-        tunnel = _Tunnel(channel, pump_end, target)
+    def add(self, channel: Any, local: socket.socket, target: str) -> Event:
+        """Start carrying bytes between ``channel`` and ``local`` (to ``target``, for
+        messages). The pump owns both from now on, and closes both; the returned event is
+        set once it has."""
+        tunnel = _Tunnel(channel, local, target)
         self._tunnels.append(tunnel)
         gevent.spawn(self._deliver, tunnel)
-        gevent.spawn(self._uplink, client, tunnel)
+        gevent.spawn(self._uplink, tunnel)
         if self._reader is None or self._reader.dead:
-            self._reader = gevent.spawn(self._read_all, client)
-        return SocketHandle(target_end)
+            self._reader = gevent.spawn(self._read_all)
+        return tunnel.done
 
     def close(self) -> None:
-        """Close every tunnel and the connection to the proxy."""
+        """Close every tunnel; the reader then ends."""
         for tunnel in list(self._tunnels):
             self._close_tunnel(tunnel)
-        client, self.client = self.client, None
-        if client is not None:
-            client.disconnect()
 
-    # -- the pumps -------------------------------------------------------------------------
-
-    def _read_all(self, client: NativeClient) -> None:
-        """Read every tunnel's channel until no tunnel is left or the connection fails."""
+    def _read_all(self) -> None:
+        """Read every tunnel's channel until no tunnel is left or the session fails."""
         try:
             while self._tunnels:
-                client.wait_for(self._read_once, deadline=None,
-                                 action=f"relaying through proxy {self.where}")
+                self.client.wait_for(self._read_once, deadline=None,
+                                     action=f"relaying through {self.where}")
         except SSHError as exc:
-            self.failure = str(exc)
-            logger.debug("Proxy %s failed: %s", self.where, exc)
-            for tunnel in list(self._tunnels):
-                self._close_tunnel(tunnel)
+            logger.debug("Tunnels through %s failed: %s", self.where, exc)
+            if self._on_failure is not None:
+                self._on_failure(exc)  # first: closing wakes whoever asks what failed
+            self.close()
 
     def _read_once(self) -> bool:
         """One pass over the tunnels; whether anything moved (or nothing is left)."""
@@ -173,32 +159,43 @@ class Bastion:
             while not tunnel.closed:
                 tunnel.has_data.wait()
                 tunnel.has_data.clear()
-                while tunnel.queue:
+                while tunnel.queue and not tunnel.closed:
                     chunk = tunnel.queue.popleft()
                     tunnel.local.sendall(chunk)
                     was_full = tunnel.is_full()
                     tunnel.queued -= len(chunk)
-                    if was_full and not tunnel.is_full() and self.client is not None:
+                    if was_full and not tunnel.is_full():
                         self.client.wake_waiters()  # the reader may read this channel again
-                if tunnel.eof:
+                if tunnel.eof and not tunnel.closed:
                     tunnel.local.shutdown(socket.SHUT_WR)
-                    return
-        except OSError as exc:  # the target closed its end
+                    tunnel.delivered_eof = True
+                    break
+        except OSError as exc:  # the local peer closed its end
             logger.debug("Tunnel to %s: %s", tunnel.target, exc)
             self._close_tunnel(tunnel)
+        self._close_if_done(tunnel)
 
-    def _uplink(self, client: NativeClient, tunnel: _Tunnel) -> None:
-        """Send what the target session writes to the tunnel's channel."""
+    def _uplink(self, tunnel: _Tunnel) -> None:
+        """Send what the local peer writes to the tunnel's channel, then its EOF."""
+        action = f"relaying to {tunnel.target}"
         try:
             while True:
                 data = tunnel.local.recv(READ_SIZE)
                 if not data:
                     break
-                client.write_all(tunnel.channel.write, data, deadline=None,
-                                  action=f"relaying to {tunnel.target}")
+                self.client.write_all(tunnel.channel.write, data, deadline=None,
+                                      action=action)
+            if not tunnel.closed:
+                self.client.call(tunnel.channel.send_eof, deadline=None, action=action)
+                tunnel.sent_eof = True
         except (OSError, SSHError) as exc:
             logger.debug("Tunnel to %s: %s", tunnel.target, exc)
-        self._close_tunnel(tunnel)
+            self._close_tunnel(tunnel)
+        self._close_if_done(tunnel)
+
+    def _close_if_done(self, tunnel: _Tunnel) -> None:
+        if tunnel.sent_eof and tunnel.delivered_eof:
+            self._close_tunnel(tunnel)
 
     def _close_tunnel(self, tunnel: _Tunnel) -> None:
         if tunnel.closed:
@@ -212,6 +209,70 @@ class Bastion:
         except OSError:
             pass
         tunnel.local.close()
-        client = self.client
-        if client is not None and client.is_connected():
-            client.close_quietly(tunnel.channel)
+        tunnel.done.set()
+        if self.client.is_connected():
+            self.client.close_quietly(tunnel.channel)
+            self.client.wake_waiters()  # the reader may have no tunnel left to read
+
+
+class Bastion:
+    """One connection to a proxy host, shared by every target that goes through it.
+
+    :param connect: makes and returns the authenticated client to the proxy host.
+    :param where: ``host:port`` of the proxy, for messages.
+    """
+
+    def __init__(self, connect: Callable[[], NativeClient], where: str) -> None:
+        self._connect = connect
+        self.where = where
+        self.client: NativeClient | None = None
+        self.failure: str | None = None
+        self._pump: ChannelPump | None = None
+        self._connecting = Semaphore()
+
+    def __repr__(self) -> str:
+        tunnels = len(self._pump) if self._pump is not None else 0
+        return f"<Bastion {self.where} {tunnels} tunnels>"
+
+    def _connected_pump(self, target: str) -> ChannelPump:
+        with self._connecting:  # targets sharing the bastion wait for one connection
+            if self._pump is None or not self._pump.client.is_connected():
+                try:
+                    self.client = self._connect()
+                except SSHError as exc:
+                    raise ProxyError(f"Cannot connect to {target} through proxy "
+                                     f"{self.where}: {exc}", host=exc.host,
+                                     port=exc.port) from exc
+                self.failure = None
+                self._pump = ChannelPump(self.client, f"proxy {self.where}",
+                                         on_failure=self._failed)
+            return self._pump
+
+    def _failed(self, exc: SSHError) -> None:
+        self.failure = str(exc)
+
+    def open_tunnel(self, host: str, port: int, deadline: float | None) -> SocketHandle:
+        """Open a tunnel to ``host:port``; return the socket the target session uses."""
+        target = f"{host}:{port}"
+        pump = self._connected_pump(target)
+        try:
+            channel = pump.client.open_channel("direct_tcpip_ex", host, port, "127.0.0.1",
+                                               0, deadline=deadline,
+                                               action=f"opening a tunnel to {target}")
+        except SessionError as exc:
+            raise ProxyError(f"Proxy {self.where} could not open a connection to {target}: "
+                             f"{exc.reason or exc}; is the host up, and does the proxy allow "
+                             f"TCP forwarding?", host=host, port=port,
+                             reason=exc.reason) from exc
+        target_end, pump_end = socket.socketpair()
+        pump.add(channel, pump_end, target)
+        return SocketHandle(target_end)
+
+    def close(self) -> None:
+        """Close every tunnel and the connection to the proxy."""
+        pump, self._pump = self._pump, None
+        if pump is not None:
+            pump.close()
+        client, self.client = self.client, None
+        if client is not None:
+            client.disconnect()

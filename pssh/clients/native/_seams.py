@@ -1,4 +1,4 @@
-"""What the native engine's helpers (SFTP, SCP, proxies) ask of their client beyond
+"""What the native engine's helpers (SFTP, SCP, proxies, tunnels) ask of their client beyond
 :class:`~pssh.clients.base._seams.ChannelClient`.
 
 The helpers are typed against :class:`NativeClient`, so none of them imports the client
@@ -16,6 +16,9 @@ __all__ = ["NativeClient"]
 
 class NativeClient(ChannelClient, Protocol):
     """One host's libssh2 connection, as the native helpers see it."""
+
+    session: Any
+    """The libssh2 session, or ``None`` while disconnected (a tunnel server shows it)."""
 
     def open_channel(self, kind: str, *args: Any, deadline: float | None,
                      action: str) -> Any:
