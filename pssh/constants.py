@@ -9,3 +9,7 @@ RETRY_DELAY = 5
 DEFAULT_BUFFER_LIMIT = 32 * 1024 * 1024
 """Bytes of complete, unread lines one stream of one host may hold before pssh stops
 reading that stream (the remote command then waits; nothing is dropped)."""
+
+SPOOL_CHUNK = 1024 * 1024
+"""Bytes written to, or read back from, a stream's temporary file at a time, once its
+unread output has passed the buffer limit."""

@@ -11,53 +11,234 @@ client's memory (the remote side sees back-pressure; nothing is dropped).
 
 Each read from the channel takes everything available on both streams, so reading
 stdout never stalls a command that writes a lot to stderr: the stderr bytes go to their
-own buffer and wait there, up to the buffer limit (``buffer_limit`` of ``run_command``,
-32 MiB by default). A stream whose buffer holds that many bytes of complete, unread
-lines is not read from the channel any more until some are taken, so the remote command
-waits on SSH flow control; nothing is dropped. Waiting for the command's end (``join``
-without ``consume_output``, ``wait_finished``) cannot finish then, and raises
+own buffer and wait there. Each stream keeps at most ``buffer_limit`` bytes of complete,
+unread lines in memory (32 MiB by default). Past that, by default, its further complete
+lines go on into a temporary file (the stream's *spool*), oldest first, and come back
+from it in order, a chunk at a time, when read; the file is closed, so its disk space
+freed, once it has been read to its end or the output is released. So ``join`` followed
+by reading works for any output size in bounded memory. With ``spool_to_disk=False`` a
+stream that reaches the limit is instead not read from the channel any more until some
+of its lines are taken, so the remote command waits on SSH flow control; waiting for the
+command's end without reading (``join``, ``wait_finished``) then raises
 :class:`~pssh.exceptions.BufferFullError` instead of waiting forever.
 
-Splitting into lines is linear in the bytes received: each chunk is split once, and only
-a trailing partial line is kept back.
+Splitting into lines is linear in the bytes received: a chunk is kept whole as received
+and split once, when its first line is wanted; only a trailing partial line is kept
+back. The line loop of :class:`HostOutput` pops from the buffer's deque of split lines
+directly, so a line costs a pop and a decode.
+
+parallel-ssh's names for the same things are kept: ``HostOutput.buffers`` is a
+:class:`HostOutputBuffers` whose ``stdout`` and ``stderr`` are :class:`BufferData` of
+``(reader, rw_buffer)``: the engine's reader that fills the stream, and the stream's
+:class:`LineBuffer`, which also offers ``write``, ``read`` and ``eof`` as parallel-ssh's
+``ConcurrentRWBuffer`` does.
 
 This module knows nothing of ssh2 or gevent: an engine (``pssh.clients.native``,
-``pssh.clients.ssh``) hands ``HostOutput`` a reader object that fills the buffers.
+``pssh.clients.ssh``) hands each buffer the function that runs the spool's file calls
+(in gevent's thread pool, so a slow disk does not stall the event loop).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
+import weakref
 from collections import deque
-from collections.abc import Iterator
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, TypeVar
 
 from ._deadline import deadline_after
-from .constants import DEFAULT_BUFFER_LIMIT
+from .constants import DEFAULT_BUFFER_LIMIT, SPOOL_CHUNK
 from .exceptions import BufferFullError, SSHError, Timeout
 
-__all__ = ["HostOutput", "LineBuffer", "OutputReader", "CommandClient"]
+__all__ = ["HostOutput", "HostOutputBuffers", "BufferData", "LineBuffer", "StreamEnd",
+           "OutputReader", "CommandClient", "logger"]
 
+logger = logging.getLogger(__name__)
 host_logger = logging.getLogger("pssh.host_logger")
+
+T = TypeVar("T")
+IORunner = Callable[..., Any]
+"""Runs ``func(*args)`` and returns its result: how a spool's file calls are made."""
+
+
+def _run_inline(func: Callable[..., T], *args: Any) -> T:
+    return func(*args)
+
+
+def _write_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view = view[written:]
+        offset += written
+
+
+def _read_lines(fd: int, offset: int, end: int) -> bytes:
+    """Whole lines from ``offset``: about ``SPOOL_CHUNK`` bytes, more for a longer line."""
+    size = SPOOL_CHUNK
+    while True:
+        data = os.pread(fd, min(size, end - offset), offset)
+        cut = data.rfind(b"\n") + 1
+        if cut or offset + len(data) >= end or not data:
+            return data[:cut] if cut else data
+        size *= 2
+
+
+class _Spool:
+    """One stream's complete lines past the memory limit, in a temporary file.
+
+    Lines are appended to ``pending`` (memory) and written out when
+    :meth:`flush` finds a chunk's worth; :meth:`take` gives them back oldest first (the
+    file, then the write in progress, then ``pending``). A write runs through
+    ``run_io``, which may let other greenlets run meanwhile, so the bytes being written
+    stay readable from memory until the write has ended. One greenlet reads at a time.
+    """
+
+    def __init__(self, run_io: IORunner) -> None:
+        self.run_io = run_io
+        self.pending = bytearray()
+        self._file: Any = None
+        self._closer: weakref.finalize[Any, Any] | None = None
+        self._read_pos = 0
+        self._written = 0
+        self._writing = b""
+
+    def __len__(self) -> int:
+        """Bytes not taken yet."""
+        return self._written + len(self._writing) - self._read_pos + len(self.pending)
+
+    def has_file(self) -> bool:
+        """Whether a temporary file is open."""
+        return self._file is not None
+
+    def flush(self, force: bool = False) -> None:
+        """Write ``pending`` to the file if it holds a chunk (or anything, with ``force``).
+
+        :raises OSError: the write failed; the bytes are back in ``pending``.
+        """
+        if self._writing or len(self.pending) < (1 if force else SPOOL_CHUNK):
+            return
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(prefix="pssh-output-", buffering=0)
+            self._closer = weakref.finalize(self, self._file.close)
+        data, self.pending = bytes(self.pending), bytearray()
+        self._writing = data
+        try:
+            self.run_io(_write_all, self._file.fileno(), data, self._written)
+        except BaseException:
+            taken = max(0, self._read_pos - self._written)  # by take() meanwhile
+            self.pending[:0] = data[taken:]
+            self._read_pos -= taken
+            self._writing = b""
+            raise
+        self._writing = b""
+        self._written += len(data)
+        self._close_if_read()
+
+    def take(self) -> bytes:
+        """The oldest unread complete lines (one chunk or so); ``b""`` if none."""
+        if self._read_pos < self._written:
+            data: bytes = self.run_io(_read_lines, self._file.fileno(), self._read_pos,
+                                      self._written)
+            self._read_pos += len(data)
+        elif self._read_pos < self._written + len(self._writing):
+            data = self._writing[self._read_pos - self._written:]
+            self._read_pos += len(data)
+        else:
+            data, self.pending = bytes(self.pending), bytearray()
+        self._close_if_read()
+        return data
+
+    def _close_if_read(self) -> None:
+        if (self._file is not None and not self._writing
+                and self._read_pos >= self._written):
+            self.close()
+
+    def close(self) -> None:
+        """Close the file (freeing its disk space); unread bytes in it are lost."""
+        if self._closer is not None:
+            self._closer()
+        self._file = self._closer = None
+        self._read_pos = self._written = 0
+
+
+class StreamEnd:
+    """Whether a stream has ended: ``is_set()`` (as parallel-ssh's ``eof`` event has).
+
+    Output is pulled (see the module's theory of operation), so nothing sets it behind
+    the caller's back and it has no ``wait``: iterate the stream to wait for its end.
+    """
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def __repr__(self) -> str:
+        return f"<StreamEnd {'set' if self._set else 'not set'}>"
+
+    def __bool__(self) -> bool:
+        return self._set
+
+    def is_set(self) -> bool:
+        """Whether the stream has ended."""
+        return self._set
+
+    def set(self) -> None:
+        """Mark the stream as ended."""
+        self._set = True
 
 
 class LineBuffer:
-    """Bytes received on one stream, split into complete lines plus a trailing partial.
+    """Bytes received on one stream: complete lines (in memory, then spooled to a
+    temporary file past ``limit``) plus a trailing partial line.
 
-    :param limit: bytes of complete lines (newlines included) at which :meth:`is_full`
-        turns true; ``None`` for no limit. A partial line never counts, so a line longer
-        than the limit can still be completed.
+    It is also the stream's ``rw_buffer`` in parallel-ssh's terms: :meth:`write` adds
+    bytes, :meth:`read` takes every byte not yet taken, :attr:`eof` tells whether the
+    stream has ended.
+
+    :param limit: bytes of complete lines (newlines included) held in memory; ``None``
+        for no limit. A chunk counts until its last line is taken; a partial line never
+        counts, so a line longer than the limit can still be completed.
+    :param spool_to_disk: past ``limit``, complete lines go on into a temporary file;
+        with ``False``, :meth:`is_full` turns true instead (read no more now).
+    :param run_io: runs the temporary file's calls, ``run_io(func, *args)``; the
+        engines pass one that uses gevent's thread pool. ``None`` runs them inline.
+    :param pull: called by :meth:`read` to move what has arrived on the channel into
+        the buffers first, without waiting; ``None`` for a buffer nobody fills.
     """
 
-    def __init__(self, limit: int | None = DEFAULT_BUFFER_LIMIT) -> None:
-        self._lines: deque[bytes] = deque()
-        self._partial = bytearray()
-        self._size = 0
+    def __init__(self, limit: int | None = DEFAULT_BUFFER_LIMIT, *,
+                 spool_to_disk: bool = False, run_io: IORunner | None = None,
+                 pull: Callable[[], object] | None = None) -> None:
+        self.lines: deque[bytes] = deque()
+        """Complete lines split and ready, oldest first, without line endings."""
         self.limit = limit
+        self.spool_to_disk = spool_to_disk
+        self.eof = StreamEnd()
+        self.pull = pull
+        self._chunks: deque[bytes] = deque()  # complete lines as received, each ends in \n
+        self._size = 0  # bytes in _chunks
+        self._current = b""  # the chunk ``lines`` was split from, as received
+        self._partial = bytearray()
+        self._spool = _Spool(run_io or _run_inline)
+
+    def __repr__(self) -> str:
+        return (f"<LineBuffer {self._held()} bytes in memory, {len(self._spool)} spooled, "
+                f"eof={self.eof.is_set()}>")
+
+    def _held(self) -> int:
+        return self._size + (len(self._current) if self.lines else 0)
 
     def is_full(self) -> bool:
-        """Whether the complete lines held have reached the limit: read no more now."""
-        return self.limit is not None and self._size >= self.limit
+        """Whether no more should be read into this buffer now: without spooling, the
+        complete lines in memory have reached the limit; with it, bytes waiting to be
+        written to the temporary file have piled up (the disk is failing)."""
+        if self.spool_to_disk:
+            return len(self._spool.pending) >= 4 * SPOOL_CHUNK
+        return self.limit is not None and self._held() >= self.limit
 
     def feed(self, data: bytes) -> None:
         """Add a chunk of received bytes."""
@@ -66,37 +247,72 @@ class LineBuffer:
             self._partial += data
             return
         if self._partial:
-            self._partial += data[:last_newline]
+            self._partial += data[:last_newline + 1]
             complete = bytes(self._partial)
             self._partial = bytearray()
         else:
-            complete = data[:last_newline]
-        if b"\r" in complete:  # \r\n endings lose their \r here, once per chunk
-            complete = complete.replace(b"\r\n", b"\n")
-            if complete.endswith(b"\r"):
-                complete = complete[:-1]
-        self._lines.extend(complete.split(b"\n"))
-        self._size += len(complete) + 1
-        self._partial += data[last_newline + 1:]
+            complete = data[:last_newline + 1]
+        if self.spool_to_disk and (len(self._spool) or (
+                self.limit is not None and self._held() >= self.limit)):
+            self._spool.pending += complete
+        else:
+            self._chunks.append(complete)
+            self._size += len(complete)
+        if last_newline + 1 < len(data):
+            self._partial += data[last_newline + 1:]
+
+    def write(self, data: bytes) -> None:
+        """Add bytes to the stream, as if received (parallel-ssh's ``rw_buffer.write``)."""
+        self.feed(data)
+
+    def flush(self) -> None:
+        """Write spooled lines waiting in memory to the temporary file, once they make a
+        chunk.
+
+        :raises OSError: writing failed; nothing is lost, the lines stay in memory.
+        """
+        self._spool.flush()
+
+    def next_lines(self) -> deque[bytes]:
+        """:attr:`lines`, refilled from the oldest unsplit chunk when empty (from the
+        temporary file once memory has none). Lines popped from it are taken; a caller
+        that stops early leaves the rest in place."""
+        lines = self.lines
+        if lines:
+            return lines
+        if self._chunks:
+            chunk = self._chunks.popleft()
+            self._size -= len(chunk)
+        else:
+            chunk = self._spool.take()
+            if not chunk:
+                self._current = b""
+                return lines
+        self._current = chunk
+        if b"\r" in chunk:  # \r\n endings lose their \r here, once per chunk
+            chunk = chunk.replace(b"\r\n", b"\n")
+        parts = chunk.split(b"\n")
+        parts.pop()  # the chunk ends with a newline: the last part is empty
+        lines.extend(parts)
+        return lines
 
     def has_lines(self) -> bool:
         """Whether a complete line is waiting."""
-        return bool(self._lines)
+        return bool(self.next_lines())
 
     def pop_line(self) -> bytes:
-        """The oldest complete line, without its line ending."""
-        line = self._lines.popleft()
-        self._size -= len(line) + 1
-        return line
+        """The oldest complete line, without its line ending.
+
+        :raises IndexError: there is none.
+        """
+        return self.next_lines().popleft()
 
     def drain(self) -> Iterator[bytes]:
         """Take the complete lines, oldest first, until none is left. A caller that stops
         early leaves the lines it has not taken in the buffer."""
-        lines = self._lines
-        while lines:
-            line = lines.popleft()
-            self._size -= len(line) + 1
-            yield line
+        while lines := self.next_lines():
+            while lines:
+                yield lines.popleft()
 
     def take_partial(self) -> bytes | None:
         """The bytes after the last newline, once the stream has ended; ``None`` if none."""
@@ -106,22 +322,50 @@ class LineBuffer:
         self._partial = bytearray()
         return rest[:-1] if rest.endswith(b"\r") else rest
 
+    def read(self) -> bytes:
+        """Every byte received on the stream and not yet taken, as received (line
+        endings included), after moving what has arrived on the channel; ``b""`` if
+        none. Lines read here are not yielded by ``HostOutput.stdout``/``stderr`` any
+        more, and the reverse.
+
+        :raises SSHError: the channel failed while moving what had arrived.
+        """
+        if self.pull is not None:
+            self.pull()
+        parts = []
+        if self.lines:
+            taken = self._current.count(b"\n") - len(self.lines)
+            parts.append(self._current.split(b"\n", taken)[-1] if taken else self._current)
+            self.lines.clear()
+        parts.extend(self._chunks)
+        self._chunks.clear()
+        self._size = 0
+        while chunk := self._spool.take():
+            parts.append(chunk)
+        parts.append(bytes(self._partial))
+        self._partial = bytearray()
+        return b"".join(parts)
+
     def discard_lines(self) -> None:
         """Forget the complete lines, keeping a trailing partial one."""
-        self._lines.clear()
+        self.lines.clear()
+        self._chunks.clear()
         self._size = 0
+        self._spool.pending = bytearray()
+        self._spool.close()
 
     def discard(self) -> None:
         """Forget everything buffered."""
         self.discard_lines()
         self._partial = bytearray()
 
+    def close(self) -> None:
+        """Close the temporary file, if any, forgetting the lines in it."""
+        self._spool.close()
+
 
 class OutputReader(Protocol):
     """What an engine provides to move a channel's output into the buffers."""
-
-    stdout: LineBuffer
-    stderr: LineBuffer
 
     def is_done(self) -> bool:
         """The command ended and its channel closed, or the channel failed."""
@@ -130,6 +374,8 @@ class OutputReader(Protocol):
         """Move more output into the buffers, waiting until ``deadline`` if none is there.
 
         :raises Timeout: ``deadline`` passed.
+        :raises BufferFullError: a stream's spooled output could not be written to its
+            temporary file (nothing is lost).
         :raises SSHError: the channel or connection failed.
         """
 
@@ -147,6 +393,42 @@ class CommandClient(Protocol):
     port: int
 
 
+class BufferData:
+    """One stream of a command's output (parallel-ssh's shape).
+
+    :param reader: what fills the stream: the engine's :class:`OutputReader` for the
+        command (shared by its two streams), or ``None`` for a buffer nobody fills.
+    :param rw_buffer: the stream's :class:`LineBuffer`: ``rw_buffer.read()`` takes the
+        bytes received and not read yet.
+    """
+
+    __slots__ = ("reader", "rw_buffer")
+
+    def __init__(self, reader: OutputReader | None, rw_buffer: LineBuffer) -> None:
+        self.reader = reader
+        self.rw_buffer = rw_buffer
+
+    def __repr__(self) -> str:
+        return f"BufferData(reader={self.reader!r}, rw_buffer={self.rw_buffer!r})"
+
+
+class HostOutputBuffers:
+    """A command's two output streams, each a :class:`BufferData` (parallel-ssh's shape).
+
+    :param stdout: the standard output stream.
+    :param stderr: the standard error stream.
+    """
+
+    __slots__ = ("stdout", "stderr")
+
+    def __init__(self, stdout: BufferData, stderr: BufferData) -> None:
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def __repr__(self) -> str:
+        return f"HostOutputBuffers(stdout={self.stdout!r}, stderr={self.stderr!r})"
+
+
 class HostOutput:
     """One host's result of ``run_command``.
 
@@ -159,12 +441,18 @@ class HostOutput:
     :ivar encoding: how output lines are decoded (undecodable bytes become U+FFFD).
     :ivar read_timeout: seconds one iteration of ``stdout``/``stderr`` may take in all,
         or ``None`` for no limit.
+    :ivar buffers: the output's two streams (:class:`HostOutputBuffers`), or ``None`` if
+        the command never started. ``buffers.stdout.rw_buffer.read()`` gives the raw
+        bytes received on stdout and not read yet.
+    :ivar fully_qualified_command: the command line as sent, with ``sudo`` and the
+        shell wrapped around it.
     """
 
     def __init__(self, host: str, channel: Any, stdin: Any, client: CommandClient | None,
                  alias: str | None = None, exception: BaseException | None = None,
                  encoding: str = "utf-8", read_timeout: float | None = None,
-                 buffers: OutputReader | None = None) -> None:
+                 buffers: HostOutputBuffers | None = None,
+                 fully_qualified_command: str | None = None) -> None:
         self.host = host
         self.alias = alias
         self.channel = channel
@@ -173,13 +461,22 @@ class HostOutput:
         self.exception = exception
         self.encoding = encoding
         self.read_timeout = read_timeout
+        if buffers is not None and not isinstance(buffers, HostOutputBuffers):
+            # An engine's reader handed over as is (interactive shells do): wrap it.
+            reader: Any = buffers
+            buffers = HostOutputBuffers(BufferData(reader, reader.stdout),
+                                        BufferData(reader, reader.stderr))
         self.buffers = buffers
-        self.fully_qualified_command: str | None = None
+        self.fully_qualified_command = fully_qualified_command
 
     def __repr__(self) -> str:
         # No exit_code here: reading it may touch the network, a repr must not.
         return (f"HostOutput(host={self.host!r}, alias={self.alias!r}, "
                 f"buffers={self.buffers!r}, exception={self.exception!r})")
+
+    @property
+    def _reader(self) -> OutputReader | None:
+        return None if self.buffers is None else self.buffers.stdout.reader
 
     @property
     def stdout(self) -> Iterator[str]:
@@ -207,34 +504,44 @@ class HostOutput:
         Reading it moves output that has arrived into the buffers. If the connection
         fails meanwhile, the error is stored on ``exception`` and ``None`` returned.
         """
-        if self.buffers is None:
+        reader = self._reader
+        if reader is None:
             return None
         try:
-            return self.buffers.poll_exit_code()
+            return reader.poll_exit_code()
         except SSHError as exc:
             if self.exception is None:
                 self.exception = exc
             return None
 
+    def is_done(self) -> bool:
+        """Whether the command has ended (or never started, or its host failed)."""
+        reader = self._reader
+        return reader is None or self.exit_code is not None or reader.is_done()
+
     def _lines(self, stderr: bool) -> Iterator[str]:
-        reader = self.buffers
-        if reader is None:
+        if self.buffers is None:
             return
-        buffer = reader.stderr if stderr else reader.stdout
+        stream = self.buffers.stderr if stderr else self.buffers.stdout
+        buffer, reader = stream.rw_buffer, stream.reader
         deadline = deadline_after(self.read_timeout)
         encoding = self.encoding
         while True:
-            if host_logger.isEnabledFor(logging.INFO):
-                for raw in buffer.drain():
-                    yield self._emit(raw)
-            else:  # the common case, kept lean: this loop runs once per output line
-                for raw in buffer.drain():
-                    yield raw.decode(encoding, "replace")
-            if reader.is_done():
+            lines = buffer.next_lines()
+            if lines:
+                if host_logger.isEnabledFor(logging.INFO):
+                    while lines:
+                        yield self._emit(lines.popleft())
+                else:  # the common case, kept lean: this loop runs once per output line
+                    popleft = lines.popleft
+                    while lines:
+                        yield popleft().decode(encoding, "replace")
+                continue
+            if reader is None or reader.is_done():
                 break
             try:
                 reader.fill(deadline)
-            except Timeout:
+            except (Timeout, BufferFullError):
                 raise
             except SSHError as exc:
                 self.exception = exc
@@ -243,8 +550,8 @@ class HostOutput:
         yield from self._rest(buffer)
 
     def _rest(self, buffer: LineBuffer) -> Iterator[str]:
-        while buffer.has_lines():
-            yield self._emit(buffer.pop_line())
+        for raw in buffer.drain():
+            yield self._emit(raw)
         partial = buffer.take_partial()
         if partial is not None:
             yield self._emit(partial)
@@ -259,33 +566,36 @@ class HostOutput:
         """Read output until the command has ended and its channel closed.
 
         What ``join`` and ``wait_finished`` do for one host. The output read is kept
-        (or, with ``consume``, dropped as it comes).
+        (past the buffer limit in a temporary file, unless ``run_command`` was given
+        ``spool_to_disk=False``) or, with ``consume``, dropped as it comes.
 
         :raises Timeout: ``deadline`` passed first.
         :raises BufferFullError: without ``consume``, a stream's unread output reached its
-            buffer limit, so the command cannot end before somebody reads it.
+            buffer limit and spooling to disk is off (or writing the temporary file
+            failed), so the command cannot end before somebody reads it.
         :raises SSHError: the connection failed.
         """
-        reader = self.buffers
-        if reader is None:
+        reader = self._reader
+        if reader is None or self.buffers is None:
             return
         while not reader.is_done():
             if not consume:
-                self._check_room(reader)
+                self._check_room(self.buffers)
             reader.fill(deadline)
             if consume:
                 self.consume(final=False)
 
-    def _check_room(self, reader: OutputReader) -> None:
-        for name, buffer in (("stdout", reader.stdout), ("stderr", reader.stderr)):
+    def _check_room(self, buffers: HostOutputBuffers) -> None:
+        for name, stream in (("stdout", buffers.stdout), ("stderr", buffers.stderr)):
+            buffer = stream.rw_buffer
             if buffer.is_full():
                 port = self.client.port if self.client is not None else None
                 raise BufferFullError(
                     f"{name} of {self.alias or self.host} holds {buffer.limit} bytes of "
                     f"unread output, its buffer limit, so the command waits until they are "
                     f"read: iterate host_out.{name}, join with consume_output=True, or pass "
-                    f"run_command a larger buffer_limit (None for no limit)",
-                    host=self.host, port=port)
+                    f"run_command a larger buffer_limit (None for no limit) or "
+                    f"spool_to_disk=True", host=self.host, port=port)
 
     def consume(self, final: bool = True) -> None:
         """Drop buffered output, logging each line to the host logger if it is enabled.
@@ -295,10 +605,11 @@ class HostOutput:
         if self.buffers is None:
             return
         logging_enabled = host_logger.isEnabledFor(logging.INFO)
-        for buffer in (self.buffers.stdout, self.buffers.stderr):
+        for stream in (self.buffers.stdout, self.buffers.stderr):
+            buffer = stream.rw_buffer
             if logging_enabled:
-                while buffer.has_lines():
-                    self._emit(buffer.pop_line())
+                for raw in buffer.drain():
+                    self._emit(raw)
                 partial = buffer.take_partial() if final else None
                 if partial is not None:
                     self._emit(partial)

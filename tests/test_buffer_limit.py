@@ -1,8 +1,10 @@
 """The per-stream buffer limit on unread output, against the real sshd, on both engines.
 
-A stream whose unread complete lines reach ``buffer_limit`` is no longer read from the
-channel, so the remote command waits (SSH flow control) and nothing is dropped. Waiting
-for the command's end without reading then raises ``BufferFullError``.
+With ``spool_to_disk=False`` (the hard limit), a stream whose unread complete lines reach
+``buffer_limit`` is no longer read from the channel, so the remote command waits (SSH
+flow control) and nothing is dropped. Waiting for the command's end without reading
+then raises ``BufferFullError``. By default the lines past the limit go to a temporary
+file instead (tests/test_output_spooling.py).
 
 Each test runs as ``[native]`` and ``[ssh]`` through the ``client`` and ``parallel``
 (three hosts) fixtures of conftest.py.
@@ -27,7 +29,7 @@ def _numbers(lines):
 
 
 def test_join_raises_when_unread_output_fills_the_buffer_and_loses_nothing(parallel):
-    output = parallel.run_command(f"seq {LINES}", buffer_limit=LIMIT)
+    output = parallel.run_command(f"seq {LINES}", buffer_limit=LIMIT, spool_to_disk=False)
 
     with pytest.raises(BufferFullError) as caught:
         parallel.join(output, timeout=20)
@@ -35,7 +37,7 @@ def test_join_raises_when_unread_output_fills_the_buffer_and_loses_nothing(paral
     error = caught.value
     assert error.host in parallel.hosts
     assert "stdout" in str(error) and str(LIMIT) in str(error)
-    assert "consume_output=True" in str(error)
+    assert "consume_output=True" in str(error) and "spool_to_disk=True" in str(error)
     for host_out in output:  # every line is still there, in order
         assert _numbers(host_out.stdout) == list(range(1, LINES + 1))
         assert host_out.exit_code == 0
@@ -45,7 +47,8 @@ def test_join_raises_when_unread_output_fills_the_buffer_and_loses_nothing(paral
 def test_a_full_stream_makes_the_remote_command_wait(parallel, tmp_path):
     marker = tmp_path / "done"
     command = f"seq {MANY_LINES} >&2; touch {marker}"
-    output = parallel.run_command(command, buffer_limit=LIMIT, read_timeout=2)
+    output = parallel.run_command(command, buffer_limit=LIMIT, read_timeout=2,
+                                  spool_to_disk=False)
     host_out = output[0]
 
     # Reading stdout makes pssh pull the channel, but stderr stops at the limit and the
@@ -54,14 +57,27 @@ def test_a_full_stream_makes_the_remote_command_wait(parallel, tmp_path):
         list(host_out.stdout)
     assert not marker.exists()
     assert host_out.exit_code is None
-    reader = host_out.buffers
-    assert reader.stderr.is_full()
-    assert reader.stderr._size < LIMIT + 1024 * 1024  # at most one fill past the limit
+    stderr = host_out.buffers.stderr.rw_buffer
+    assert stderr.is_full()
+    assert stderr._held() < LIMIT + 1024 * 1024  # at most one fill past the limit
 
     assert _numbers(host_out.stderr) == list(range(1, MANY_LINES + 1))
     assert marker.exists()
     assert list(host_out.stdout) == []
     assert host_out.exit_code == 0
+    parallel.join(output, consume_output=True, timeout=20)
+
+
+def test_by_default_a_full_stream_goes_to_disk_and_the_command_ends(parallel, tmp_path):
+    marker = tmp_path / "done"
+    output = parallel.run_command(f"seq {MANY_LINES} >&2; touch {marker}",
+                                  buffer_limit=LIMIT, read_timeout=20)
+    host_out = output[0]
+
+    assert list(host_out.stdout) == []  # stderr went on past the limit, to a file
+    assert marker.exists()
+    assert host_out.exit_code == 0
+    assert _numbers(host_out.stderr) == list(range(1, MANY_LINES + 1))
     parallel.join(output, consume_output=True, timeout=20)
 
 
@@ -112,7 +128,7 @@ def test_a_line_longer_than_the_limit_is_kept_whole(parallel):
 
 
 def test_wait_finished_raises_on_a_full_buffer(client):
-    host_out = client.run_command(f"seq {LINES}", buffer_limit=LIMIT)
+    host_out = client.run_command(f"seq {LINES}", buffer_limit=LIMIT, spool_to_disk=False)
 
     with pytest.raises(BufferFullError) as caught:
         client.wait_finished(host_out, timeout=20)

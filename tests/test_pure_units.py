@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import time
 
@@ -135,12 +136,126 @@ def test_line_buffer_drops_the_cr_of_crlf_only(chunks: list[bytes]) -> None:
 def test_line_buffer_drain_stopped_early_keeps_the_rest() -> None:
     buffer = LineBuffer(limit=12)
     buffer.feed(b"one\ntwo\nthree\n")
+    buffer.feed(b"four\n")
     assert buffer.is_full()
     lines = buffer.drain()
     assert next(lines) == b"one"
     lines.close()
+    assert buffer.is_full()  # a received chunk counts until its last line is taken
+    assert next(buffer.drain()) == b"two"
+    assert buffer.pop_line() == b"three"
     assert not buffer.is_full()
-    assert list(buffer.drain()) == [b"two", b"three"]
+    assert list(buffer.drain()) == [b"four"]
+
+
+def test_line_buffer_read_gives_the_untaken_bytes_as_received() -> None:
+    buffer = LineBuffer()
+    buffer.write(b"one\r\ntwo\r\nthree\nfour")
+    buffer.feed(b"\nfive\r\nsi")
+    assert buffer.pop_line() == b"one"
+    assert buffer.read() == b"two\r\nthree\nfour\nfive\r\nsi"
+    assert buffer.read() == b""
+    assert not buffer.has_lines() and buffer.take_partial() is None
+
+
+def test_line_buffer_read_pulls_first() -> None:
+    buffer = LineBuffer()
+    buffer.pull = lambda: buffer.feed(b"arrived\n")
+    assert buffer.read() == b"arrived\n"
+    assert not buffer.eof.is_set()
+    buffer.eof.set()
+    assert buffer.eof.is_set() and buffer.eof
+
+
+def test_concurrent_rw_buffer_has_parallel_ssh_members() -> None:
+    from pssh.clients.reader import ConcurrentRWBuffer
+
+    buffer = ConcurrentRWBuffer()
+    buffer.write(b"a" * 100_000 + b"\npartial")
+    assert not buffer.is_full()  # no limit
+    assert buffer.read() == b"a" * 100_000 + b"\npartial"
+    assert buffer.read() == b""
+    assert not buffer.eof.is_set()
+
+
+def _open_temp_files() -> int:
+    return sum(1 for fd in os.listdir("/proc/self/fd")
+               if "pssh-output" in _link(fd) or _link(fd).endswith("(deleted)"))
+
+
+def _link(fd: str) -> str:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return ""
+
+
+def test_line_buffer_spools_past_its_limit_and_gives_lines_back_in_order(monkeypatch) -> None:
+    monkeypatch.setattr("pssh.output.SPOOL_CHUNK", 64)
+    before = _open_temp_files()
+    buffer = LineBuffer(limit=20, spool_to_disk=True)
+    expected = [b"line %d" % number for number in range(200)]
+    data = b"".join(line + b"\r\n" for line in expected)
+    for start in range(0, len(data), 7):  # chunks that split lines and line endings
+        buffer.feed(data[start:start + 7])
+        buffer.flush()
+        assert not buffer.is_full()
+        assert buffer._held() < 20 + 7
+    assert _open_temp_files() == before + 1
+    assert list(buffer.drain()) == expected
+    assert _open_temp_files() == before  # read to its end: the file is closed
+
+
+def test_line_buffer_spool_read_interleaves_with_writes(monkeypatch) -> None:
+    monkeypatch.setattr("pssh.output.SPOOL_CHUNK", 16)
+    buffer = LineBuffer(limit=8, spool_to_disk=True)
+    taken = []
+    for number in range(300):
+        buffer.feed(b"%d\n" % number)
+        buffer.flush()
+        if number % 7 == 0:
+            taken.extend(buffer.drain())
+        elif number % 5 == 0 and buffer.has_lines():
+            taken.append(buffer.pop_line())
+    taken.extend(buffer.drain())
+    assert taken == [b"%d" % number for number in range(300)]
+
+
+def test_line_buffer_spooled_read_and_discard(monkeypatch) -> None:
+    monkeypatch.setattr("pssh.output.SPOOL_CHUNK", 16)
+    before = _open_temp_files()
+    buffer = LineBuffer(limit=8, spool_to_disk=True)
+    data = b"".join(b"%d\n" % number for number in range(100))
+    buffer.feed(data[:150])
+    buffer.feed(data[150:])
+    buffer.flush()
+    assert buffer.pop_line() == b"0"
+    assert buffer.read() == data[2:]
+    assert _open_temp_files() == before
+    buffer.feed(data)
+    buffer.feed(data)
+    buffer.flush()
+    assert _open_temp_files() == before + 1
+    buffer.discard()
+    assert _open_temp_files() == before and not buffer.has_lines()
+
+
+def test_a_failed_spool_write_loses_nothing(monkeypatch) -> None:
+    def failing(func, *args):
+        if func.__name__ == "_write_all":
+            raise OSError(28, "No space left on device")
+        return func(*args)
+
+    monkeypatch.setattr("pssh.output.SPOOL_CHUNK", 16)
+    buffer = LineBuffer(limit=4, spool_to_disk=True, run_io=failing)
+    lines = [b"%d" % number for number in range(50)]
+    buffer.feed(b"start\n")
+    for line in lines:
+        buffer.feed(line + b"\n")
+    with pytest.raises(OSError):
+        buffer.flush()
+    assert buffer.is_full()  # 4 chunks wait in memory: read no more from the channel
+    assert list(buffer.drain()) == [b"start"] + lines
 
 
 def test_line_buffer_keeps_a_long_line_without_newline() -> None:

@@ -201,7 +201,8 @@ class BaseParallelSSHClient:
                     stop_on_errors: bool = True, use_pty: bool = False,
                     host_args: Any = None, shell: str | None = None, encoding: str = "utf-8",
                     read_timeout: float | None = None, return_list: Any = None, *,
-                    buffer_limit: int | None = DEFAULT_BUFFER_LIMIT) -> list[HostOutput]:
+                    buffer_limit: int | None = DEFAULT_BUFFER_LIMIT,
+                    spool_to_disk: bool = True) -> list[HostOutput]:
         """Start ``command`` on every host; return one output per host, in host order.
 
         Returns once every command has started (or its host failed).
@@ -218,9 +219,14 @@ class BaseParallelSSHClient:
         :param encoding: how to decode output lines.
         :param read_timeout: seconds one iteration of a host's output may take.
         :param return_list: ignored; output is always a list (kept for old scripts).
-        :param buffer_limit: bytes of unread output each stream of each host may hold
-            before pssh stops reading it and that command waits (see
-            :mod:`pssh.output`); ``None`` for no limit, as in parallel-ssh.
+        :param buffer_limit: bytes of unread output each stream of each host holds in
+            memory (see :mod:`pssh.output`); ``None`` for no limit, as in parallel-ssh.
+        :param spool_to_disk: what happens to unread output past ``buffer_limit``: with
+            ``True`` it goes on into a temporary file per stream, deleted once read or
+            released, so :meth:`join` then reading works whatever the output's size;
+            with ``False`` pssh stops reading that stream and its command waits, so
+            :meth:`join` raises :class:`~pssh.exceptions.BufferFullError` (a hard limit
+            on memory without using the disk).
         :raises HostArgumentError: ``host_args`` has fewer entries than there are hosts.
         :raises ValueError: ``buffer_limit`` is not a positive integer or ``None``.
         :raises SSHError: with ``stop_on_errors``, the first host's failure.
@@ -234,7 +240,8 @@ class BaseParallelSSHClient:
         pool = Pool(self.pool_size)
         self.cmds = [spawn_with_result(pool, self._run_on_host, position, host,
                                        commands[position], sudo, user, use_pty, shell,
-                                       encoding, read_timeout, buffer_limit)
+                                       encoding, read_timeout, buffer_limit,
+                                       bool(spool_to_disk))
                      for position, host in enumerate(self._hosts)]
         gevent.joinall(self.cmds, raise_error=False)
         output = [self._output_of(result, position, stop_on_errors, encoding, read_timeout)
@@ -255,11 +262,12 @@ class BaseParallelSSHClient:
 
     def _run_on_host(self, position: int, host: str, command: str, sudo: bool,
                      user: str | None, use_pty: bool, shell: str | None, encoding: str,
-                     read_timeout: float | None, buffer_limit: int | None) -> HostOutput:
+                     read_timeout: float | None, buffer_limit: int | None,
+                     spool_to_disk: bool) -> HostOutput:
         client = self._client_for(position, host)
         return client.run_command(command, sudo=sudo, user=user, use_pty=use_pty,
                                   shell=shell, encoding=encoding, read_timeout=read_timeout,
-                                  buffer_limit=buffer_limit)
+                                  buffer_limit=buffer_limit, spool_to_disk=spool_to_disk)
 
     def _output_of(self, result: AsyncResult, position: int, stop_on_errors: bool,
                    encoding: str, read_timeout: float | None) -> HostOutput:
@@ -358,15 +366,17 @@ class BaseParallelSSHClient:
     def finished(self, output: list[HostOutput] | None = None) -> bool:
         """Whether every command in ``output`` (default: the last run's) has ended."""
         output = self._last_output if output is None else output
-        return all(host_out.buffers is None or host_out.exit_code is not None
-                   or host_out.buffers.is_done() for host_out in output or [])
+        return all(host_out.is_done() for host_out in output or [])
 
     def join(self, output: list[HostOutput] | None = None, consume_output: bool = False,
              timeout: float | None = None) -> None:
         """Wait until every command in ``output`` has ended, reading output as it comes.
 
         Output stays readable afterwards unless ``consume_output`` is set, which drops it
-        (logging it to the host logger when that is enabled). Exit codes are set on return.
+        (logging it to the host logger when that is enabled). Output past a stream's
+        ``buffer_limit`` waits in a temporary file (see ``run_command``'s
+        ``spool_to_disk``), so memory stays bounded whatever its size. Exit codes are set
+        on return.
         A host whose connection fails meanwhile gets the error on ``exception``; the
         others are still waited for.
 
@@ -376,9 +386,11 @@ class BaseParallelSSHClient:
         :raises Timeout: ``timeout`` passed first. ``finished_output`` and
             ``unfinished_output`` on the exception list the outputs; everything read so
             far stays readable, and ``join`` may be called again.
-        :raises BufferFullError: without ``consume_output``, a host's unread output
-            reached its ``buffer_limit`` (raised once the other hosts are done); read
-            that host's output and ``join`` again.
+        :raises BufferFullError: only if ``run_command`` was given
+            ``spool_to_disk=False`` (or a temporary file could not be written): without
+            ``consume_output``, a host's unread output reached its ``buffer_limit``
+            (raised once the other hosts are done); read that host's output and ``join``
+            again.
         """
         check_timeout(timeout, "join timeout")
         output = self._last_output if output is None else output

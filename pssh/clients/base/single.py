@@ -501,7 +501,8 @@ class BaseSSHClient:
     def run_command(self, command: str, sudo: bool = False, user: str | None = None,
                     use_pty: bool = False, shell: str | None = None, encoding: str = "utf-8",
                     timeout: float | None = None, read_timeout: float | None = None, *,
-                    buffer_limit: int | None = DEFAULT_BUFFER_LIMIT) -> HostOutput:
+                    buffer_limit: int | None = DEFAULT_BUFFER_LIMIT,
+                    spool_to_disk: bool = True) -> HostOutput:
         """Start ``command`` on the host and return its :class:`~pssh.output.HostOutput`.
 
         Returns once the command has started; its output is read lazily from the
@@ -516,9 +517,13 @@ class BaseSSHClient:
         :param timeout: seconds for opening the channel and starting the command;
             defaults to the client's ``timeout``.
         :param read_timeout: seconds one iteration of the output may take.
-        :param buffer_limit: bytes of unread output each stream may hold before pssh
-            stops reading it and the command waits (see :mod:`pssh.output`); ``None``
-            for no limit, as in parallel-ssh.
+        :param buffer_limit: bytes of unread output each stream holds in memory
+            (see :mod:`pssh.output`); ``None`` for no limit, as in parallel-ssh.
+        :param spool_to_disk: what happens to unread output past ``buffer_limit``: with
+            ``True`` it goes on into a temporary file, deleted once read or released, so
+            waiting for the command never fails for its output's size; with ``False``
+            pssh stops reading that stream and the command waits, so
+            :meth:`wait_finished` raises :class:`~pssh.exceptions.BufferFullError`.
         :raises SessionError: the channel could not be opened or the command not started.
         :raises Timeout: starting took longer than ``timeout``.
         :raises ValueError: ``buffer_limit`` is not a positive integer or ``None``.
@@ -529,11 +534,10 @@ class BaseSSHClient:
         full_command = wrap_command(command, sudo=sudo, user=user, shell=shell)
         channel, reader, stdin = self._execute(full_command, use_pty,
                                                deadline_after(start_timeout))
-        reader.stdout.limit = reader.stderr.limit = buffer_limit
-        output = HostOutput(self.host, channel, stdin, self, alias=self.alias,
-                            encoding=encoding, read_timeout=read_timeout, buffers=reader)
-        output.fully_qualified_command = full_command
-        return output
+        reader.set_buffer_limit(buffer_limit, bool(spool_to_disk))
+        return HostOutput(self.host, channel, stdin, self, alias=self.alias,
+                          encoding=encoding, read_timeout=read_timeout,
+                          buffers=reader.host_buffers(), fully_qualified_command=full_command)
 
 
 def check_no_agent_forwarding(forward_ssh_agent: Any, where: str, library: str) -> None:
