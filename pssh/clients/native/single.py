@@ -44,6 +44,7 @@ from ._proxy import Bastion
 from ._scp import scp_recv_file, scp_send_file
 from ._sftp import RemoteFiles
 from ._wait import EAGAIN, SessionWaiter
+from .tunnel import FORWARDER as FORWARDER  # parallel-ssh's import path
 
 __all__ = ["SSHClient"]
 
