@@ -18,6 +18,7 @@ from ..base.parallel import BaseParallelSSHClient, HostResult, spawn_with_result
 from ._local_files import local_target
 from ._proxy import Bastion
 from .single import SSHClient
+from .tunnel import PortForwards, check_target
 
 __all__ = ["ParallelSSHClient"]
 
@@ -109,6 +110,35 @@ class ParallelSSHClient(BaseParallelSSHClient):
         bastions, self._bastions = self._bastions, {}
         for bastion in bastions.values():
             bastion.close()
+
+    # -- port forwarding ----------------------------------------------------------------
+
+    def forward_ports(self, remote_host: str, remote_port: int,
+                      bind_address: str = "127.0.0.1") -> PortForwards:
+        """Forward a local port to ``remote_host:remote_port`` through every host, as
+        ``ssh -L`` does: one local port per host, in host order.
+
+        Every host is connected first (``pool_size`` at a time). Then each host gets a
+        :class:`~pssh.clients.native.tunnel.TunnelServer` listening on
+        ``bind_address`` at a port the system picks; a connection to it reaches
+        ``remote_host:remote_port`` as that host resolves it (``"127.0.0.1"`` is the
+        host itself). All of a host's connections share its SSH connection. The
+        forwarding runs in this thread's gevent hub, see :mod:`pssh.clients.native.tunnel`.
+
+        Close the result (or use it in a ``with`` block) to stop listening and close every
+        forwarded connection; the hosts stay connected for commands.
+
+        :raises ValueError: ``remote_host`` or ``remote_port`` is not an address.
+        :raises SSHError: a host could not be connected; the error names it, and no port
+            is forwarded.
+        :raises OSError: a local port could not be opened; none stays open.
+        """
+        check_target(remote_host, remote_port)
+        connecting = self.connect_auth()
+        for result in connecting:
+            result.wait()  # every host's attempt ends before any error is raised
+        clients = [result.get() for result in connecting]
+        return PortForwards.start(clients, remote_host, remote_port, bind_address)
 
     # -- file copies --------------------------------------------------------------------
 
