@@ -40,6 +40,8 @@ This module knows nothing of ssh2 or gevent: an engine (``pssh.clients.native``,
 
 from __future__ import annotations
 
+# A little over 600 lines: the spool, the line buffer and HostOutput's line loop share
+# one theory of operation and a private seam (LineBuffer._next_lines), kept in one file.
 import logging
 import os
 import tempfile
@@ -59,8 +61,6 @@ logger = logging.getLogger(__name__)
 host_logger = logging.getLogger("pssh.host_logger")
 
 T = TypeVar("T")
-IORunner = Callable[..., Any]
-"""Runs ``func(*args)`` and returns its result: how a spool's file calls are made."""
 
 
 def _run_inline(func: Callable[..., T], *args: Any) -> T:
@@ -96,7 +96,7 @@ class _Spool:
     stay readable from memory until the write has ended. One greenlet reads at a time.
     """
 
-    def __init__(self, run_io: IORunner) -> None:
+    def __init__(self, run_io: Callable[..., Any]) -> None:
         self.run_io = run_io
         self.pending = bytearray()
         self._file: Any = None
@@ -196,7 +196,7 @@ class LineBuffer:
     temporary file past ``limit``) plus a trailing partial line.
 
     It is also the stream's ``rw_buffer`` in parallel-ssh's terms: :meth:`write` adds
-    bytes, :meth:`read` takes every byte not yet taken, :attr:`eof` tells whether the
+    bytes, :meth:`read` takes every byte not yet taken, ``eof`` tells whether the
     stream has ended.
 
     :param limit: bytes of complete lines (newlines included) held in memory; ``None``
@@ -211,10 +211,9 @@ class LineBuffer:
     """
 
     def __init__(self, limit: int | None = DEFAULT_BUFFER_LIMIT, *,
-                 spool_to_disk: bool = False, run_io: IORunner | None = None,
+                 spool_to_disk: bool = False, run_io: Callable[..., Any] | None = None,
                  pull: Callable[[], object] | None = None) -> None:
-        self.lines: deque[bytes] = deque()
-        """Complete lines split and ready, oldest first, without line endings."""
+        self._ready: deque[bytes] = deque()  # lines split from _current, oldest first
         self.limit = limit
         self.spool_to_disk = spool_to_disk
         self.eof = StreamEnd()
@@ -230,7 +229,7 @@ class LineBuffer:
                 f"eof={self.eof.is_set()}>")
 
     def _held(self) -> int:
-        return self._size + (len(self._current) if self.lines else 0)
+        return self._size + (len(self._current) if self._ready else 0)
 
     def is_full(self) -> bool:
         """Whether no more should be read into this buffer now: without spooling, the
@@ -273,11 +272,12 @@ class LineBuffer:
         """
         self._spool.flush()
 
-    def next_lines(self) -> deque[bytes]:
-        """:attr:`lines`, refilled from the oldest unsplit chunk when empty (from the
-        temporary file once memory has none). Lines popped from it are taken; a caller
-        that stops early leaves the rest in place."""
-        lines = self.lines
+    def _next_lines(self) -> deque[bytes]:
+        """The deque of complete lines ready, oldest first, without line endings; refilled
+        from the oldest unsplit chunk when empty (from the temporary file once memory has
+        none). Lines popped from it are taken; a caller that stops early leaves the rest
+        in place. ``HostOutput``'s line loop pops from it directly."""
+        lines = self._ready
         if lines:
             return lines
         if self._chunks:
@@ -298,19 +298,19 @@ class LineBuffer:
 
     def has_lines(self) -> bool:
         """Whether a complete line is waiting."""
-        return bool(self.next_lines())
+        return bool(self._next_lines())
 
     def pop_line(self) -> bytes:
         """The oldest complete line, without its line ending.
 
         :raises IndexError: there is none.
         """
-        return self.next_lines().popleft()
+        return self._next_lines().popleft()
 
     def drain(self) -> Iterator[bytes]:
         """Take the complete lines, oldest first, until none is left. A caller that stops
         early leaves the lines it has not taken in the buffer."""
-        while lines := self.next_lines():
+        while lines := self._next_lines():
             while lines:
                 yield lines.popleft()
 
@@ -333,10 +333,10 @@ class LineBuffer:
         if self.pull is not None:
             self.pull()
         parts = []
-        if self.lines:
-            taken = self._current.count(b"\n") - len(self.lines)
+        if self._ready:
+            taken = self._current.count(b"\n") - len(self._ready)
             parts.append(self._current.split(b"\n", taken)[-1] if taken else self._current)
-            self.lines.clear()
+            self._ready.clear()
         parts.extend(self._chunks)
         self._chunks.clear()
         self._size = 0
@@ -348,7 +348,7 @@ class LineBuffer:
 
     def discard_lines(self) -> None:
         """Forget the complete lines, keeping a trailing partial one."""
-        self.lines.clear()
+        self._ready.clear()
         self._chunks.clear()
         self._size = 0
         self._spool.pending = bytearray()
@@ -527,7 +527,7 @@ class HostOutput:
         deadline = deadline_after(self.read_timeout)
         encoding = self.encoding
         while True:
-            lines = buffer.next_lines()
+            lines = buffer._next_lines()
             if lines:
                 if host_logger.isEnabledFor(logging.INFO):
                     while lines:
