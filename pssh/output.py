@@ -109,30 +109,33 @@ class _Spool:
         """Bytes not taken yet."""
         return self._written + len(self._writing) - self._read_pos + len(self.pending)
 
-    def has_file(self) -> bool:
-        """Whether a temporary file is open."""
-        return self._file is not None
-
-    def flush(self, force: bool = False) -> None:
-        """Write ``pending`` to the file if it holds a chunk (or anything, with ``force``).
+    def flush(self) -> None:
+        """Write ``pending`` to the file once it holds a chunk.
 
         :raises OSError: the write failed; the bytes are back in ``pending``.
         """
-        if self._writing or len(self.pending) < (1 if force else SPOOL_CHUNK):
+        if self._writing or len(self.pending) < SPOOL_CHUNK:
             return
         if self._file is None:
             self._file = tempfile.TemporaryFile(prefix="pssh-output-", buffering=0)
             self._closer = weakref.finalize(self, self._file.close)
         data, self.pending = bytes(self.pending), bytearray()
+        file = self._file
         self._writing = data
         try:
-            self.run_io(_write_all, self._file.fileno(), data, self._written)
-        except BaseException:
+            self.run_io(_write_all, file.fileno(), data, self._written)
+        except BaseException as exc:
+            if self._file is not file:  # discarded meanwhile: close() ended the write
+                if isinstance(exc, OSError):
+                    return
+                raise
             taken = max(0, self._read_pos - self._written)  # by take() meanwhile
             self.pending[:0] = data[taken:]
             self._read_pos -= taken
             self._writing = b""
             raise
+        if self._file is not file:
+            return  # discarded meanwhile
         self._writing = b""
         self._written += len(data)
         self._close_if_read()
@@ -162,6 +165,7 @@ class _Spool:
             self._closer()
         self._file = self._closer = None
         self._read_pos = self._written = 0
+        self._writing = b""
 
 
 class StreamEnd:

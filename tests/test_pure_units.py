@@ -11,7 +11,7 @@ import pytest
 
 from pssh._commands import format_host_command, wrap_command
 from pssh._deadline import check_timeout, deadline_after, earliest, time_left
-from pssh._validate import check_hosts, check_pkey, check_port
+from pssh._validate import check_hosts, check_pkey, check_port, read_key
 from pssh.exceptions import HostArgumentError, PKeyFileError
 from pssh.output import LineBuffer
 
@@ -96,8 +96,14 @@ def test_hosts_must_be_a_list_of_names() -> None:
 def test_pkey_checks(tmp_path) -> None:
     key = tmp_path / "key"
     key.write_text("not really a key")
-    assert check_pkey(str(key)) == str(key)
-    assert check_pkey(b"key bytes") == b"key bytes"
+    assert check_pkey(str(key)) == str(key)  # the path is checked; read_key reads it
+    with pytest.raises(PKeyFileError, match="not a private key file") as raised:
+        read_key(str(key), "web1")
+    assert raised.value.host == "web1"
+    pem = b"-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
+    assert check_pkey(pem) == pem
+    with pytest.raises(PKeyFileError, match="not a private key"):
+        check_pkey(b"key bytes", "web1")
     with pytest.raises(PKeyFileError, match="does not exist") as raised:
         check_pkey(str(tmp_path / "missing"), "web1")
     assert raised.value.host == "web1"
@@ -265,3 +271,40 @@ def test_line_buffer_keeps_a_long_line_without_newline() -> None:
     assert not buffer.has_lines()
     buffer.feed(b"\n")
     assert drain(buffer) == [b"x" * 1_000_000]
+
+
+def test_lines_read_while_a_spool_write_runs_come_in_order(monkeypatch) -> None:
+    monkeypatch.setattr("pssh.output.SPOOL_CHUNK", 16)
+    taken: list[bytes] = []
+    buffer: LineBuffer
+
+    def reading_meanwhile(func, *args):  # another greenlet reads while the write runs
+        if func.__name__ == "_write_all":
+            buffer.feed(b"late\n")
+            taken.extend(buffer.drain())
+        return func(*args)
+
+    buffer = LineBuffer(limit=4, spool_to_disk=True, run_io=reading_meanwhile)
+    buffer.feed(b"first\n")
+    buffer.feed(b"".join(b"%d\n" % number for number in range(10)))
+    buffer.flush()
+    taken.extend(buffer.drain())
+    assert taken == [b"first"] + [b"%d" % number for number in range(10)] + [b"late"]
+
+
+def test_a_spool_discarded_during_its_write_stays_empty(monkeypatch) -> None:
+    monkeypatch.setattr("pssh.output.SPOOL_CHUNK", 16)
+    before = _open_temp_files()
+    buffer: LineBuffer
+
+    def discarding_meanwhile(func, *args):
+        if func.__name__ == "_write_all":
+            buffer.discard()  # closes the file under the write
+        return func(*args)
+
+    buffer = LineBuffer(limit=4, spool_to_disk=True, run_io=discarding_meanwhile)
+    buffer.feed(b"first\n" + b"".join(b"%d\n" % number for number in range(10)))
+    buffer.feed(b"".join(b"%d\n" % number for number in range(10)))
+    buffer.flush()
+    assert not buffer.has_lines() and buffer.read() == b""
+    assert _open_temp_files() == before
