@@ -6,14 +6,28 @@ waits for, with the time left until the caller's deadline, then attempt again. N
 polls on an interval or sleeps.
 
 An engine's ``SessionWaiter`` (``pssh.clients.native._wait``, ``pssh.clients.ssh._wait``)
-supplies what is its library's: the code a call returns for "again" (``AGAIN``), which
-socket directions the library waits for (``_library_directions``), and, where the library
-needs it, a finer rule for waking the other greenlets parked on the same session (the
-theory of operation of each engine's module says why those wake-ups are needed).
+supplies what is its library's: the code a call returns for "again" (``AGAIN``) and which
+socket directions the library waits for (``_library_directions``).
+
+Waking the others. Several greenlets may wait on one session (two channels, a tunnel
+reader beside a command). A library call made for one of them may read the socket and
+file packets for the others inside the library, where no socket watcher sees them: a
+greenlet parked now would sleep through bytes already received. So after any call that
+may have read the socket (a first attempt, one after the socket was ready, one that made
+progress) the other parked greenlets are woken to retry. A greenlet woken by a sibling
+whose retry gets nothing wakes the others only if its call took bytes from the socket,
+as the kernel's counters tell (:meth:`BaseSessionWaiter.taken_bytes`); so two waiters
+never bounce each other forever, and none sleeps through bytes a sibling's retry took.
+The engines' modules say how their library reads the socket.
 """
 
 from __future__ import annotations
 
+import array
+import fcntl
+import socket
+import sys
+import termios
 import time
 from typing import Any, Callable
 
@@ -22,6 +36,9 @@ from gevent.hub import Waiter, get_hub
 from ._tcp import QuickAck
 
 __all__ = ["READ", "WRITE", "SIBLING", "DeadlineExceeded", "BaseSessionWaiter"]
+
+_TCP_INFO_LENGTH = 256
+_BYTES_RECEIVED = slice(128, 136)  # struct tcp_info.tcpi_bytes_received, Linux >= 4.1
 
 READ = 1  # libev/libuv event bits, as gevent's io watchers take them
 WRITE = 2
@@ -110,12 +127,43 @@ class BaseSessionWaiter:
             self._wake_parked(stop_watching=False)
 
     def _bytes_mark(self, reason: str | None) -> int | None:
-        """Before an attempt: what :meth:`_took_bytes_since` compares against, or
-        ``None``. Engines whose library can read the socket without progress say so here."""
-        return None
+        """:meth:`taken_bytes` when the next call's reading decides whether to wake the
+        other parked greenlets (a retry woken by a sibling), else ``None``."""
+        return self.taken_bytes() if reason == SIBLING and self._parked else None
 
     def _took_bytes_since(self, mark: int | None) -> bool:
-        return False
+        return mark is not None and self.taken_bytes() != mark
+
+    def taken_bytes(self) -> int | None:
+        """How many bytes libssh has taken from the socket so far, or ``None`` where the
+        kernel does not tell (not Linux, or not TCP).
+
+        Linux counts the bytes a TCP socket has received; minus those still queued, that
+        is what libssh has read. Bytes arriving between the two queries would skew the
+        difference, so the count is only taken between two equal queue lengths.
+        """
+        try:
+            view = socket.socket(fileno=self.fileno)
+        except OSError:
+            return None
+        try:
+            for _ in range(3):
+                queued = self._unread_bytes()
+                info = view.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_LENGTH)
+                if len(info) < _BYTES_RECEIVED.stop:
+                    return None
+                if self._unread_bytes() == queued:
+                    return int.from_bytes(info[_BYTES_RECEIVED], sys.byteorder) - queued
+        except OSError:
+            return None
+        finally:
+            view.detach()
+        return None
+
+    def _unread_bytes(self) -> int:
+        count = array.array("i", [0])
+        fcntl.ioctl(self.fileno, termios.FIONREAD, count, True)
+        return count[0]
 
     def wake_parked(self) -> None:
         """Wake every parked greenlet to retry: something outside the SSH library

@@ -10,18 +10,11 @@ until the caller's deadline, and retries when the socket is ready. Nothing here 
 an interval or sleeps. The parking itself is shared with the libssh
 engine (``pssh.clients.base._wait``); what is libssh2's is below.
 
-One subtlety: several greenlets may wait on one session at once (two channels, or a
-keepalive beside a reader). A libssh2 call made for one channel drains the socket and
-queues packets for the others inside libssh2, where their socket watchers cannot see
-them. So whenever a call may have read from the socket, which is any first attempt, any
-attempt after the socket was ready, and any attempt that made progress, the other
-greenlets parked on the same session are woken to retry. A greenlet woken that way that
-still gets EAGAIN wakes nobody, so two waiters cannot bounce each other forever.
-The price of that rule is a narrow window: if such a retry happens to read packets that
-arrived for another waiter in the microseconds since it was woken, that waiter sleeps
-until the socket next becomes readable (or its deadline). It needs two greenlets waiting
-on one session at the same moment, which ``run_command``/``join`` never arrange by
-themselves.
+Several greenlets may wait on one session at once (two channels, a tunnel's reader
+beside a command, a keepalive). A libssh2 call made for one channel drains the socket
+and queues packets for the others inside libssh2, where their socket watchers cannot see
+them. The rule that wakes the others after such a call, and stops two waiters from
+bouncing each other, is shared with the libssh engine (``pssh.clients.base._wait``).
 """
 
 from __future__ import annotations
@@ -50,16 +43,16 @@ class SessionWaiter(BaseSessionWaiter):
         ssh2-python's non-blocking writes return ``(rc, bytes_written)``, and may send
         part of the data before returning EAGAIN: the count is honoured either way.
         """
+        # Its own loop rather than ``until``: a partial write counts as progress (other
+        # greenlets are woken) and yet, after EAGAIN, must park before the next write.
         view = memoryview(data)
         sent = 0
-
-        def attempt() -> bool:
-            nonlocal sent
+        reason = None
+        while sent < len(view):
             rc, written = write(view[sent:].tobytes() if sent else data)
             sent += max(written, 0)
-            return written > 0 or rc != EAGAIN
-        while sent < len(view):
-            self.until(attempt, deadline)
+            self.after_call(reason, progressed=written > 0)
+            reason = self.park(deadline) if rc == EAGAIN and sent < len(view) else None
         return sent
 
     def _library_directions(self) -> tuple[bool, bool]:
