@@ -8,6 +8,12 @@ import logging
 
 from ._version import __version__
 
-logging.getLogger("pssh").addHandler(logging.NullHandler())
+logger = logging.getLogger("pssh")
+"""The root of pssh's loggers (parallel-ssh's name); it has a ``NullHandler`` only."""
+host_logger = logging.getLogger("pssh.host_logger")
+"""Where remote output is logged as ``[host]<TAB>line`` once enabled (see
+:func:`pssh.utils.enable_host_logger`)."""
 
-__all__ = ["__version__"]
+logger.addHandler(logging.NullHandler())
+
+__all__ = ["__version__", "logger", "host_logger"]

@@ -154,7 +154,8 @@ class PKeyFileError(AuthenticationError):
 
 
 class Timeout(SSHError, TimeoutError):
-    """A call ran out of time; also a builtin :class:`TimeoutError`.
+    """A call ran out of time; also a builtin :class:`TimeoutError`, with ``errno`` set
+    to ``ETIMEDOUT``.
 
     Raised by ``join(timeout=...)`` and ``join_shells`` with the outputs (or shells) that
     finished and those that did not, by output iteration with ``read_timeout`` and by
@@ -179,6 +180,8 @@ class Timeout(SSHError, TimeoutError):
         self.finished_output = finished_output if finished_output is not None else []
         self.unfinished_output = unfinished_output if unfinished_output is not None else []
         super().__init__(message, *args, host=host, port=port, reason=reason)
+        self.errno = errno.ETIMEDOUT
+        self.strerror = os.strerror(errno.ETIMEDOUT)
 
     def _laid_out(self, extra: tuple[Any, ...]) -> tuple[Any, ...]:
         if not self._is_join:

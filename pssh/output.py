@@ -222,6 +222,9 @@ class LineBuffer:
         self.spool_to_disk = spool_to_disk
         self.eof = StreamEnd()
         self.pull = pull
+        self.wait_for_more: Callable[[float | None], object] | None = None
+        """Set by the engine's reader: move more output in, waiting until the deadline
+        given; see :meth:`lines`."""
         self._chunks: deque[bytes] = deque()  # complete lines as received, each ends in \n
         self._size = 0  # bytes in _chunks
         self._current = b""  # the chunk ``lines`` was split from, as received
@@ -350,6 +353,30 @@ class LineBuffer:
         self._partial = bytearray()
         return b"".join(parts)
 
+    def lines(self, timeout: float | None = None) -> Iterator[bytes]:
+        """Yield the stream's lines (bytes, without their line endings) as they arrive,
+        from :meth:`read`, until the stream ends; parallel-ssh's ``read_output`` of an
+        ``rw_buffer``.
+
+        :raises Timeout: ``timeout`` seconds passed first; lines taken so far were
+            yielded, a partial line stays until the next call.
+        """
+        deadline = deadline_after(timeout)
+        rest = b""
+        while True:
+            data = self.read()
+            if data:
+                lines = (rest + data).split(b"\n")
+                rest = lines.pop()
+                for line in lines:
+                    yield line[:-1] if line.endswith(b"\r") else line
+            elif self.eof.is_set() or self.wait_for_more is None:
+                break
+            else:
+                self.wait_for_more(deadline)
+        if rest:
+            yield rest
+
     def discard_lines(self) -> None:
         """Forget the complete lines, keeping a trailing partial one."""
         self._ready.clear()
@@ -474,8 +501,11 @@ class HostOutput:
         self.fully_qualified_command = fully_qualified_command
 
     def __repr__(self) -> str:
-        # No exit_code here: reading it may touch the network, a repr must not.
-        return (f"HostOutput(host={self.host!r}, alias={self.alias!r}, "
+        # The exit code only once known: reading it before may touch the network, and a
+        # repr must not.
+        reader = self._reader
+        code = reader.poll_exit_code() if reader is not None and reader.is_done() else None
+        return (f"HostOutput(host={self.host!r}, alias={self.alias!r}, exit_code={code!r}, "
                 f"buffers={self.buffers!r}, exception={self.exception!r})")
 
     @property

@@ -188,12 +188,14 @@ def test_agent_without_a_usable_key_says_so(sshd, ssh_agent):
 # --- agent forwarding: refused up front --------------------------------------------------------
 
 
-def test_forward_ssh_agent_is_refused_before_connecting(client_kwargs, closed_port):
-    kwargs = {**client_kwargs, "port": closed_port}
-    with pytest.raises(NotImplementedError, match="forward_ssh_agent.*127.0.0.1"):
-        SSHClient("127.0.0.1", forward_ssh_agent=True, **kwargs)
-    with pytest.raises(NotImplementedError, match="forward_ssh_agent"):
-        ParallelSSHClient(["127.0.0.1"], forward_ssh_agent=True, **kwargs)
-    with pytest.raises(NotImplementedError, match="forward_ssh_agent.*127.0.0.2"):
-        ParallelSSHClient(["127.0.0.1", "127.0.0.2"], **kwargs,
+def test_forward_ssh_agent_is_accepted_with_a_warning_that_it_does_nothing(hosts,
+                                                                           client_kwargs):
+    with pytest.warns(RuntimeWarning, match=f"forward_ssh_agent.*{hosts[0]}.*does nothing"):
+        single = SSHClient(hosts[0], forward_ssh_agent=True, **client_kwargs)
+    with single:
+        assert [list(out.stdout) for out in [single.run_command("echo ok")]] == [["ok"]]
+    with pytest.warns(RuntimeWarning, match="forward_ssh_agent.*every host"):
+        ParallelSSHClient(hosts[:1], forward_ssh_agent=True, **client_kwargs)
+    with pytest.warns(RuntimeWarning, match=f"forward_ssh_agent.*{hosts[1]}"):
+        ParallelSSHClient(hosts[:2], **client_kwargs,
                           host_config=[HostConfig(), HostConfig(forward_ssh_agent=True)])

@@ -439,10 +439,3 @@ def test_stopped_server_read_timeout(sshd, hosts, client_kwargs):
     assert list(output.stdout) == ["done"]
     assert output.exit_code == 0
     client.disconnect()
-
-
-def test_zero_timeout_is_a_timeout_not_a_connection_error(engine, hosts, client_kwargs):
-    with pytest.raises(Timeout) as caught:
-        engine.SSHClient(hosts[0], **{**client_kwargs, "timeout": 0})
-
-    assert caught.value.host == hosts[0]

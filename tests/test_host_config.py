@@ -105,7 +105,10 @@ def test_per_host_password_is_used_as_the_key_passphrase(sshd, hosts, client_kwa
 
 
 def test_keyboard_interactive_and_compress_reach_the_host(sshd, hosts, client_kwargs):
-    config = [HostConfig(keyboard_interactive=True, compress=True), HostConfig()]
+    # keyboard_interactive needs a password to answer with (the key is tried first and
+    # is unencrypted, so the password is never used).
+    config = [HostConfig(keyboard_interactive=True, compress=True, password="unused"),
+              HostConfig()]
     client = _client(hosts, client_kwargs, config)
 
     assert _host_client(client, 0).keyboard_interactive is True

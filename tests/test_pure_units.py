@@ -11,7 +11,7 @@ import pytest
 
 from pssh._commands import format_host_command, wrap_command
 from pssh._deadline import check_timeout, deadline_after, earliest, time_left
-from pssh._validate import check_hosts, check_pkey, check_port
+from pssh._validate import check_hosts, check_pkey, check_port, read_key
 from pssh.exceptions import HostArgumentError, PKeyFileError
 from pssh.output import LineBuffer
 
@@ -96,8 +96,14 @@ def test_hosts_must_be_a_list_of_names() -> None:
 def test_pkey_checks(tmp_path) -> None:
     key = tmp_path / "key"
     key.write_text("not really a key")
-    assert check_pkey(str(key)) == str(key)
-    assert check_pkey(b"key bytes") == b"key bytes"
+    assert check_pkey(str(key)) == str(key)  # the path is checked; read_key reads it
+    with pytest.raises(PKeyFileError, match="not a private key file") as raised:
+        read_key(str(key), "web1")
+    assert raised.value.host == "web1"
+    pem = b"-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
+    assert check_pkey(pem) == pem
+    with pytest.raises(PKeyFileError, match="not a private key"):
+        check_pkey(b"key bytes", "web1")
     with pytest.raises(PKeyFileError, match="does not exist") as raised:
         check_pkey(str(tmp_path / "missing"), "web1")
     assert raised.value.host == "web1"

@@ -53,6 +53,7 @@ class ChannelReader:
         pull = _weak_poll(self)  # a bound method here would make a reference cycle
         self.stdout = LineBuffer(run_io=run_off_hub, pull=pull)
         self.stderr = LineBuffer(run_io=run_off_hub, pull=pull)
+        self.stdout.wait_for_more = self.stderr.wait_for_more = _weak_fill(self)
         self._client = client
         self._channel = channel
         self._exit_code: int | None = None
@@ -165,6 +166,17 @@ def _weak_poll(reader: ChannelReader) -> Callable[[], object]:
     return poll
 
 
+def _weak_fill(reader: ChannelReader) -> Callable[[float | None], None]:
+    """``reader.fill`` without keeping ``reader`` alive (see :func:`_weak_poll`)."""
+    ref = weakref.ref(reader)
+
+    def fill(deadline: float | None) -> None:
+        alive = ref()
+        if alive is not None:
+            alive.fill(deadline)
+    return fill
+
+
 def run_off_hub(func: Callable[..., T], *args: Any) -> T:
     """Run ``func(*args)`` in gevent's thread pool and return its result, or raise its
     error here (for the spool files' calls; see the module's docstring)."""
@@ -189,9 +201,9 @@ class Stdin:
     so ``flush`` has nothing left to do; it never discards unread output.
     """
 
-    def __init__(self, client: ChannelClient, channel: Any) -> None:
-        self._client = client
+    def __init__(self, channel: Any, client: ChannelClient) -> None:
         self._channel = channel
+        self._client = client
 
     def __repr__(self) -> str:
         return f"<Stdin {self._client.host}>"

@@ -12,6 +12,12 @@ from __future__ import annotations
 
 import inspect
 import logging
+
+# gevent's AsyncResult.set_exception imports pickle inside the call, to keep the
+# traceback. A process out of file descriptors cannot import it then, so the failure of a
+# host would itself fail and its result never be set (run_command would never return).
+# Imported here, recording a host's failure opens no file.
+import pickle  # noqa: F401
 import warnings
 from collections.abc import Iterable
 from dataclasses import fields
@@ -24,13 +30,25 @@ from gevent.pool import Pool
 
 from ..._commands import format_host_command
 from ..._deadline import check_timeout, deadline_after
-from ..._validate import check_buffer_limit, check_count, check_hosts, check_pkey, check_port
+from ..._validate import (
+    check_buffer_limit,
+    check_command,
+    check_count,
+    check_encoding,
+    check_hosts,
+    check_pkey,
+    check_port,
+    check_seconds_or_none,
+    check_text,
+    read_key,
+)
 from ...config import HostConfig
 from ...constants import DEFAULT_BUFFER_LIMIT, DEFAULT_RETRIES, RETRY_DELAY
 from ...exceptions import (
     BufferFullError,
     HostArgumentError,
     HostConfigError,
+    InvalidAPIUseError,
     ShellError,
     SSHError,
     Timeout,
@@ -38,7 +56,7 @@ from ...exceptions import (
 from ...output import HostOutput
 from ._seams import where
 from .shell import InteractiveShell
-from .single import BaseSSHClient, check_no_agent_forwarding
+from .single import BaseSSHClient, warn_agent_forwarding_ignored
 
 __all__ = ["BaseParallelSSHClient", "HostResult", "spawn_with_result"]
 
@@ -67,53 +85,80 @@ def _keywords_of(client_class: type) -> frozenset[str]:
 
 
 class BaseParallelSSHClient:
-    """What every engine's ``ParallelSSHClient`` shares; an engine names its
-    ``_client_class`` and sets, as attributes of the same names, the settings its
-    ``SSHClient`` takes beyond the ones here."""
+    """What every engine's ``ParallelSSHClient`` shares, with parallel-ssh's signature
+    for classes that derive from it. An engine names its ``_client_class``; every
+    setting here that the engine's ``SSHClient`` takes is passed on to each host's
+    client (see :meth:`_host_settings`), the others are refused before connecting if
+    asked for."""
 
     _client_class: type[BaseSSHClient] = BaseSSHClient
 
     def __init__(self, hosts: Iterable[str], user: str | None = None,
-                 password: str | None = None, port: int = 22,
-                 pkey: str | bytes | None = None, num_retries: int = DEFAULT_RETRIES,
-                 timeout: float | None = None, pool_size: int = 100,
-                 allow_agent: bool = True, host_config: Any = None,
+                 password: str | None = None, port: int | None = None,
+                 pkey: str | bytes | None = None, allow_agent: bool = True,
+                 num_retries: int = DEFAULT_RETRIES, timeout: float | None = 120,
+                 pool_size: int = 100, host_config: Any = None,
                  retry_delay: float = RETRY_DELAY, identity_auth: bool = True,
-                 ipv6_only: bool = False) -> None:
+                 ipv6_only: bool = False, proxy_host: str | None = None,
+                 proxy_port: int | None = None, proxy_user: str | None = None,
+                 proxy_password: str | None = None, proxy_pkey: str | bytes | None = None,
+                 keepalive_seconds: int | None = None, cert_file: str | None = None,
+                 gssapi_auth: bool = False, gssapi_server_identity: str | None = None,
+                 gssapi_client_identity: str | None = None,
+                 gssapi_delegate_credentials: bool = False, forward_ssh_agent: bool = False,
+                 compress: bool = False, keyboard_interactive: bool = False,
+                 _auth_thread_pool: bool = True) -> None:
         self.hosts = hosts
-        self.user = user
-        self.password = password
-        self.port = check_port(port)
+        self.user = check_text(user, "user")
+        self.password = check_text(password, "password")
+        self.port = check_port(22 if port is None else port)
         self.pkey = check_pkey(pkey)
+        self.allow_agent = allow_agent
         self.num_retries = check_count(num_retries, "num_retries")
-        self.timeout = check_timeout(timeout)
-        self.retry_delay = check_timeout(retry_delay, "retry_delay")
+        # 0 means no limit, as in parallel-ssh and libssh2.
+        self.timeout = check_timeout(timeout) or None
         if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
             raise ValueError(f"pool_size must be an integer >= 1, not {pool_size!r}")
         self.pool_size = pool_size
-        self.allow_agent = allow_agent
+        self.pool = Pool(pool_size)
         self.host_config = host_config
+        self.retry_delay = check_timeout(retry_delay, "retry_delay")
         self.identity_auth = identity_auth
         self.ipv6_only = ipv6_only
+        self.proxy_host = proxy_host
+        self.proxy_port = check_port(22 if proxy_port is None else proxy_port, proxy_host)
+        self.proxy_user = proxy_user
+        self.proxy_password = proxy_password
+        self.proxy_pkey = check_pkey(proxy_pkey, proxy_host)
+        self.keepalive_seconds = check_seconds_or_none(keepalive_seconds, "keepalive_seconds")
+        self.cert_file = None if cert_file is None else check_pkey(cert_file)
+        self.gssapi_auth = gssapi_auth
+        self.gssapi_server_identity = gssapi_server_identity
+        self.gssapi_client_identity = gssapi_client_identity
+        self.gssapi_delegate_credentials = gssapi_delegate_credentials
+        self.forward_ssh_agent = forward_ssh_agent
+        self.compress = compress
+        self.keyboard_interactive = keyboard_interactive
+        self._auth_thread_pool = _auth_thread_pool
         self.cmds: list[AsyncResult] | None = None
         self._last_output: list[HostOutput] | None = None
+        self._keys: dict[str, bytes] = {}
 
     @property
     def hosts(self) -> list[str]:
-        """The host list; assigning a new one keeps the clients of unchanged positions."""
+        """The host list; assigning a new one keeps the clients of unchanged positions and
+        drops the others (their outputs stay readable)."""
         return self._hosts
 
     @hosts.setter
     def hosts(self, hosts: Iterable[str]) -> None:
+        # A client whose position changes is dropped, not disconnected: outputs it
+        # returned stay readable (as in parallel-ssh), and its connection closes once
+        # they are gone too.
         new_hosts = check_hosts(hosts)
         old_clients: dict[tuple[int, str], BaseSSHClient] = getattr(self, "_host_clients", {})
-        self._host_clients = {}
-        for key, client in old_clients.items():
-            position, host = key
-            if position < len(new_hosts) and new_hosts[position] == host:
-                self._host_clients[key] = client
-            else:
-                client.disconnect()
+        self._host_clients = {key: client for key, client in old_clients.items()
+                              if key[0] < len(new_hosts) and new_hosts[key[0]] == key[1]}
         self._hosts = new_hosts
 
     def __repr__(self) -> str:
@@ -135,7 +180,26 @@ class BaseParallelSSHClient:
     # -- per-host clients ---------------------------------------------------------------
 
     def _make_client(self, position: int, host: str) -> BaseSSHClient:
-        return self._client_class(host, **self._host_settings(position))
+        return self._client_class(host, **self._client_settings(position))
+
+    def _read_keys(self, settings: dict[str, Any], host: str) -> None:
+        """Read the key files ``settings`` name, once per client: connections then use
+        the bytes and open no file (with thousands of hosts, descriptors run short)."""
+        for name in ("pkey", "proxy_pkey"):
+            path = settings.get(name)
+            if isinstance(path, str) and path not in self._keys:
+                key = read_key(path, host)
+                assert key is not None
+                self._keys[path] = key
+
+    def _client_settings(self, position: int) -> dict[str, Any]:
+        """:meth:`_host_settings` with key files replaced by the bytes read from them."""
+        settings = self._host_settings(position)
+        for name in ("pkey", "proxy_pkey"):
+            path = settings.get(name)
+            if isinstance(path, str) and path in self._keys:
+                settings[name] = self._keys[path]
+        return settings
 
     def _client_for(self, position: int, host: str) -> BaseSSHClient:
         key = (position, host)
@@ -179,16 +243,22 @@ class BaseParallelSSHClient:
                 raise HostConfigError(f"host_config has {len(config)} entries for "
                                       f"{len(self.hosts)} hosts; give one per host")
         library = self._client_class._LIBRARY
-        check_no_agent_forwarding(getattr(self, "forward_ssh_agent", False), "every host",
-                                  library)
+        warn_agent_forwarding_ignored(self.forward_ssh_agent, "every host", library)
         # Without host_config every host has the same settings: check the first host's.
         entries = config if config is not None else [HostConfig()][:len(self.hosts)]
         for position, entry in enumerate(entries):
             host = self.hosts[position]
             check_pkey(entry.private_key, host)
             check_pkey(entry.proxy_pkey, host)
-            check_no_agent_forwarding(entry.forward_ssh_agent, f"host {host!r}", library)
-            self._check_engine_settings(entry, self._host_settings(position), host)
+            warn_agent_forwarding_ignored(entry.forward_ssh_agent, f"host {host!r}", library)
+            settings = self._host_settings(position)
+            self._read_keys(settings, host)
+            if settings.get("keyboard_interactive") and settings.get("password") is None:
+                raise InvalidAPIUseError(
+                    f"keyboard_interactive=True for host {host!r} needs the password to "
+                    f"answer with: give password=, or leave keyboard_interactive off",
+                    host=host)
+            self._check_engine_settings(entry, settings, host)
 
     def _check_engine_settings(self, entry: HostConfig, settings: dict[str, Any],
                                host: str) -> None:
@@ -236,8 +306,10 @@ class BaseParallelSSHClient:
                           "list; drop the argument", DeprecationWarning, stacklevel=2)
         check_timeout(read_timeout, "read_timeout")
         check_buffer_limit(buffer_limit)
+        command = check_command(command)
+        check_encoding(encoding)
         commands = self._host_commands(command, host_args)
-        pool = Pool(self.pool_size)
+        pool = self.pool
         self.cmds = [spawn_with_result(pool, self._run_on_host, position, host,
                                        commands[position], sudo, user, use_pty, shell,
                                        encoding, read_timeout, buffer_limit,
@@ -283,9 +355,15 @@ class BaseParallelSSHClient:
         return HostOutput(host, None, None, client, alias=self._alias(position),
                           exception=error, encoding=encoding, read_timeout=read_timeout)
 
-    def get_last_output(self) -> list[HostOutput] | None:
-        """The output of the last ``run_command``."""
-        return self._last_output
+    def get_last_output(self, cmds: list[HostResult] | None = None,
+                        ) -> list[HostOutput] | None:
+        """The output of the last ``run_command``, or, given ``cmds`` (the ``cmds``
+        attribute a ``run_command`` left behind), the outputs of those commands: one per
+        host, a failed host's with its error on ``exception``."""
+        if cmds is None:
+            return self._last_output
+        return [self._output_of(result, position, False, "utf-8", None)
+                for position, result in enumerate(cmds)]
 
     def connect_auth(self) -> list[HostResult]:
         """Connect and authenticate every host now, in parallel.
@@ -293,7 +371,7 @@ class BaseParallelSSHClient:
         Returns one waitable result per host, in host order; errors surface through
         ``gevent.joinall(results, raise_error=True)`` or each result's ``get()``.
         """
-        pool = Pool(self.pool_size)
+        pool = self.pool
         return [spawn_with_result(pool, self._client_for, position, host)
                 for position, host in enumerate(self._hosts)]
 
@@ -304,8 +382,12 @@ class BaseParallelSSHClient:
         """Start an interactive shell on every host; one shell per host, in host order.
 
         :raises SSHError: the first host whose shell could not be started.
+        :raises ValueError: ``encoding`` or ``read_timeout`` is not usable (before any
+            connection is made).
         """
-        pool = Pool(self.pool_size)
+        check_encoding(encoding)
+        check_timeout(read_timeout, "read_timeout")
+        pool = self.pool
         results = [spawn_with_result(pool, self._open_shell_on_host, position, host,
                                      encoding, read_timeout)
                    for position, host in enumerate(self._hosts)]
@@ -325,8 +407,12 @@ class BaseParallelSSHClient:
 
         :raises ShellError: sending failed on a shell; the message names its host.
         """
+        _check_items(shells, InteractiveShell, "run_shell_commands' shells",
+                     "the list open_shell returned")
         commands = [commands] if isinstance(commands, str) else list(commands)
-        pool = Pool(self.pool_size)
+        for command in commands:
+            check_command(command, "each shell command")
+        pool = self.pool
         results = [spawn_with_result(pool, _run_in_shell, shell, commands)
                    for shell in shells]
         gevent.joinall(results)
@@ -348,7 +434,9 @@ class BaseParallelSSHClient:
         """
         timeout = check_timeout(self.timeout if timeout is None else timeout,
                                 "join_shells timeout")
-        pool = Pool(self.pool_size)
+        _check_items(shells, InteractiveShell, "join_shells' shells",
+                     "the list open_shell returned")
+        pool = self.pool
         results = [spawn_with_result(pool, shell.close, timeout) for shell in shells]
         gevent.joinall(results)
         unfinished = [shell for shell, result in zip(shells, results)
@@ -394,6 +482,7 @@ class BaseParallelSSHClient:
         """
         check_timeout(timeout, "join timeout")
         output = self._last_output if output is None else output
+        _check_items(output, HostOutput, "join's output", "the list run_command returned")
         if not output:
             return
         deadline = deadline_after(timeout)
@@ -476,3 +565,13 @@ def _wait_one(host_out: HostOutput, deadline: float | None,
     if consume:
         host_out.consume(final=True)
     return True
+
+
+def _check_items(items: Any, kind: type, name: str, expected: str) -> None:
+    """Refuse ``items`` unless it is a list (or tuple) of ``kind``, naming ``expected``."""
+    if items is None:
+        return
+    if not isinstance(items, (list, tuple)) or not all(
+            isinstance(item, kind) for item in items):
+        raise TypeError(f"{name} must be {expected} (a list of {kind.__name__}), not "
+                        f"{items!r:.200}")

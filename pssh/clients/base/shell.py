@@ -45,7 +45,7 @@ class InteractiveShell:
         self._closed = False
         self.output = HostOutput(client.host, channel, stdin, client, alias=client.alias,
                                  encoding=encoding, read_timeout=read_timeout,
-                                 buffers=reader)
+                                 buffers=reader.host_buffers())
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -77,17 +77,17 @@ class InteractiveShell:
         """The shell's exit status once it has ended, else ``None``."""
         return self.output.exit_code
 
-    def run(self, command: str) -> None:
-        """Send ``command`` and a newline to the shell; returns once it is sent, not
-        when the command ends.
+    def run(self, cmd: str) -> None:
+        """Send ``cmd`` and a newline to the shell; returns once it is sent, not when the
+        command ends.
 
         :raises ShellError: the shell was closed.
         """
         if self._closed:
             raise ShellError(f"the shell on {where(self.client)} is closed; open a new "
-                             f"one to run {command!r}", host=self.client.host,
+                             f"one to run {cmd!r}", host=self.client.host,
                              port=self.client.port)
-        self.output.stdin.write(command.encode(self._encoding) + self._EOL)
+        self.output.stdin.write(cmd.encode(self._encoding) + self._EOL)
 
     def close(self, timeout: float | None = None) -> InteractiveShell:
         """Send EOF so the shell exits after its commands, and wait until it has.

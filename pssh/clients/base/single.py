@@ -18,10 +18,14 @@ and which of its library's errors mean the connection is gone.
 
 from __future__ import annotations
 
+import errno
 import getpass
 import logging
 import os
+import resource
 import socket as stdlib_socket
+import warnings
+from collections.abc import Iterable, Iterator
 from functools import partial
 from typing import Any, Callable, NoReturn
 
@@ -30,28 +34,44 @@ from gevent import socket
 
 from ..._commands import wrap_command
 from ..._deadline import check_timeout, deadline_after, time_left
-from ..._validate import check_buffer_limit, check_count, check_pkey, check_port
+from ..._validate import (
+    check_buffer_limit,
+    check_command,
+    check_count,
+    check_encoding,
+    check_pkey,
+    check_port,
+    check_seconds_or_none,
+    check_text,
+    is_encrypted_key,
+    read_key,
+)
 from ...constants import DEFAULT_BUFFER_LIMIT, DEFAULT_RETRIES, RETRY_DELAY
 from ...exceptions import (
     AuthenticationError,
     ConnectionError,
+    InvalidAPIUseError,
     NoIPv6AddressFoundError,
+    PKeyFileError,
     RefusedConnectionError,
     SessionError,
     SSHError,
     Timeout,
     UnknownHostError,
 )
-from ...output import HostOutput
+from ...output import HostOutput, LineBuffer
+from ._channel import Stdin
 from ._keepalive import Keepalive
 from ._seams import where
 from ._tcp import SocketHandle
 from ._wait import BaseSessionWaiter, DeadlineExceeded
 from .shell import InteractiveShell
 
-__all__ = ["BaseSSHClient", "check_no_agent_forwarding"]
+__all__ = ["BaseSSHClient", "PollMixIn", "Stdin", "InteractiveShell",
+           "warn_agent_forwarding_ignored"]
 
 logger = logging.getLogger("pssh.clients")
+host_logger = logging.getLogger("pssh.host_logger")
 
 CLEANUP_TIMEOUT = 5.0
 """Seconds a best-effort cleanup (closing a channel) may take at most."""
@@ -69,7 +89,53 @@ class _Retryable(Exception):
         self.error = error
 
 
-class BaseSSHClient:
+class PollMixIn:
+    """Waiting on an SSH session's socket: what parallel-ssh's clients and keepalive
+    helpers share, with its names.
+
+    :param sock: the connected socket (or ``None``).
+    """
+
+    timeout: float | None = None
+    _waiter: BaseSessionWaiter | None = None
+
+    def __init__(self, sock: Any = None) -> None:
+        self.sock = sock
+
+    def poll(self, timeout: float | None = None) -> None:
+        """Wait until the socket is ready in the direction the SSH library waits for, or
+        ``timeout`` seconds pass (``None``: no limit); returns at once without a session.
+        """
+        waiter = self._waiter
+        if waiter is None:
+            return
+        try:
+            waiter.park(deadline_after(check_timeout(timeout)))
+        except DeadlineExceeded:
+            pass
+
+    def eagain(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call a library function until it stops saying "again" (at most ``timeout``).
+
+        :raises Timeout: ``timeout`` passed.
+        :raises SessionError: there is no session.
+        """
+        waiter = self._waiter
+        if waiter is None:
+            raise SessionError("no SSH session to call on")
+        try:
+            return waiter.call(partial(func, *args, **kwargs),
+                               deadline=deadline_after(self.timeout))
+        except DeadlineExceeded:
+            raise Timeout(f"calling {getattr(func, '__name__', func)} timed out") from None
+
+    def eagain_write(self, write_func: Callable[[bytes], tuple[int, int]], data: bytes,
+                     ) -> None:
+        """Write all of ``data`` with the library's ``write_func`` (at most ``timeout``)."""
+        raise NotImplementedError
+
+
+class BaseSSHClient(PollMixIn):
     """What the engines' ``SSHClient`` share: connecting, authenticating, the one door
     for library calls, channels, commands and shells."""
 
@@ -89,29 +155,45 @@ class BaseSSHClient:
                  port: int | None = None, pkey: str | bytes | None = None,
                  alias: str | None = None, num_retries: int = DEFAULT_RETRIES,
                  retry_delay: float = RETRY_DELAY, allow_agent: bool = True,
-                 timeout: float | None = None, identity_auth: bool = True,
-                 ipv6_only: bool = False, keyboard_interactive: bool = False, *,
-                 keepalive_seconds: int | None = 60, compress: bool = False,
-                 forward_ssh_agent: bool = False) -> None:
+                 timeout: float | None = None, proxy_host: str | None = None,
+                 proxy_port: int | None = None, _auth_thread_pool: bool = True,
+                 identity_auth: bool = True, ipv6_only: bool = False,
+                 compress: bool = False, keyboard_interactive: bool = False, *,
+                 keepalive_seconds: int | None = 60, forward_ssh_agent: bool = False,
+                 ) -> None:
+        super().__init__(sock=None)
         if not isinstance(host, str) or not host:
             raise TypeError(f"host must be a non-empty host name string, not {host!r}")
-        check_no_agent_forwarding(forward_ssh_agent, f"host {host!r}", self._LIBRARY)
+        warn_agent_forwarding_ignored(forward_ssh_agent, f"host {host!r}", self._LIBRARY)
+        if keyboard_interactive and password is None:
+            raise InvalidAPIUseError(
+                f"keyboard_interactive=True for host {host!r} needs the password to answer "
+                f"with: give password=, or leave keyboard_interactive off", host=host)
         self.host = host
-        self.alias = alias
-        self.user = user or getpass.getuser()
-        self.password = password
+        self.alias = check_text(alias, "alias", host)
+        self.user = check_text(user, "user", host) or getpass.getuser()
+        self.password = check_text(password, "password", host)
         self.port = check_port(22 if port is None else port, host)
         self.pkey = check_pkey(pkey, host)
+        self._pkey_data = read_key(self.pkey, host)
+        if self._pkey_data is not None and password is None and is_encrypted_key(
+                self._pkey_data):
+            what = f"file {self.pkey!r}" if isinstance(self.pkey, str) else "given as bytes"
+            raise PKeyFileError(f"The private key {what} for host {host!r} is encrypted: "
+                                f"give its passphrase as password=", host=host)
         self.num_retries = check_count(num_retries, "num_retries")
         self.retry_delay = check_timeout(retry_delay, "retry_delay") or 0
-        self.timeout = check_timeout(timeout)
+        # 0 means no limit, as in parallel-ssh and libssh2.
+        self.timeout = check_timeout(timeout) or None
         self.allow_agent = allow_agent
         self.identity_auth = identity_auth
         self.ipv6_only = ipv6_only
         self.keyboard_interactive = keyboard_interactive
-        self.keepalive_seconds = keepalive_seconds
+        self.keepalive_seconds = check_seconds_or_none(keepalive_seconds, "keepalive_seconds")
         self.compress = compress
         self.forward_ssh_agent = forward_ssh_agent
+        self.proxy_host = proxy_host
+        self.proxy_port = check_port(22 if proxy_port is None else proxy_port, proxy_host)
         self.sock: SocketHandle | None = None
         self.session: Any = None
         self._waiter: BaseSessionWaiter | None = None
@@ -155,8 +237,27 @@ class BaseSSHClient:
         """Connect, handshake, authenticate and start keepalives; for the engine's
         constructor to call once its own settings are in place."""
         self._connect_and_auth()
-        if self.keepalive_seconds:
-            first_delay = self._configure_keepalive(int(self.keepalive_seconds))
+        self.configure_keepalive()
+
+    def auth(self) -> None:
+        """Authenticate with the configured methods, connecting first if the connection
+        was dropped. The constructor has done both, so on a connected client this does
+        nothing.
+
+        :raises SSHError: connecting or authenticating failed, as for the constructor.
+        """
+        if not self.is_connected():
+            self._connect()
+
+    def configure_keepalive(self) -> None:
+        """(Re)start keepalives every ``keepalive_seconds`` on the connection; ``0`` or
+        ``None`` stops them. The constructor calls it; call it again after changing
+        ``keepalive_seconds``."""
+        keepalive, self._keepalive = self._keepalive, None
+        if keepalive is not None:
+            keepalive.stop()
+        if self.keepalive_seconds and self.session is not None:
+            first_delay = self._configure_keepalive(float(self.keepalive_seconds))
             self._keepalive = Keepalive(self, type(self)._send_keepalive, first_delay)
 
     # -- connecting ---------------------------------------------------------------------
@@ -201,7 +302,10 @@ class BaseSSHClient:
     def _open_socket(self, deadline: float | None) -> SocketHandle:
         family = stdlib_socket.AF_INET6 if self.ipv6_only else stdlib_socket.AF_UNSPEC
         for family_, type_, proto, _, address in self._resolve(family):
-            sock = socket.socket(family_, type_, proto)
+            try:
+                sock = socket.socket(family_, type_, proto)
+            except OSError as exc:
+                raise self._no_socket_error(exc) from exc
             left = time_left(deadline)
             # A zero timeout would make the socket non-blocking: connect() would fail at
             # once with EINPROGRESS instead of timing out.
@@ -239,6 +343,18 @@ class BaseSSHClient:
                 f"check the host name", host=self.host, port=self.port) from exc
         return found
 
+    def _no_socket_error(self, exc: OSError) -> ConnectionError:
+        """The error for a socket (or its duplicate) that could not be made."""
+        if exc.errno in (errno.EMFILE, errno.ENFILE):
+            return ConnectionError(
+                f"Cannot connect to {self._where()}: this process is out of file "
+                f"descriptors ({exc.strerror}); raise the limit (ulimit -n, now "
+                f"{_open_files_limit()}) or give one client fewer hosts or a smaller "
+                f"pool_size", host=self.host, port=self.port, reason=exc.strerror)
+        return ConnectionError(f"Cannot make a socket to connect to {self._where()}: "
+                               f"{exc.strerror or exc}", host=self.host, port=self.port,
+                               reason=exc.strerror)
+
     def _raise_connect_error(self, exc: BaseException) -> NoReturn:
         if isinstance(exc, stdlib_socket.timeout):
             raise _Retryable(Timeout(
@@ -263,7 +379,7 @@ class BaseSSHClient:
         A given ``pkey`` is the only method tried (``password`` is its passphrase).
         """
         if self.pkey is not None:
-            self._try_auth("private key", self._auth_pkey, self.pkey, deadline, [])
+            self._try_auth("private key", self._auth_pkey, self._pkey_data, deadline, [])
             return
         tried: list[str] = []
         methods: list[tuple[str, Callable[..., None], Any]] = []
@@ -348,7 +464,7 @@ class BaseSSHClient:
         """The library's own words for ``exc``."""
         return str(exc) or type(exc).__name__
 
-    def _configure_keepalive(self, seconds: int) -> float:
+    def _configure_keepalive(self, seconds: float) -> float:
         """Set the session up for keepalives every ``seconds``; return the delay before
         the first :meth:`_send_keepalive`."""
         return float(seconds)
@@ -369,7 +485,8 @@ class BaseSSHClient:
         waiter = self._waiter
         if waiter is None:
             raise SessionError(f"{action} on {self._where()} failed: the client is "
-                               f"disconnected", host=self.host, port=self.port)
+                               f"disconnected", host=self.host, port=self.port,
+                               reason="the client is disconnected")
         try:
             return run(waiter)
         except DeadlineExceeded:
@@ -429,9 +546,30 @@ class BaseSSHClient:
                          action=f"calling {getattr(func, '__name__', self._LIBRARY)}")
 
     def _execute(self, command: str, use_pty: bool, deadline: float | None,
-                 ) -> tuple[Any, Any, Any]:
-        """Start ``command``; return (channel, output reader, stdin)."""
+                 encoding: str = "utf-8") -> tuple[Any, Any, Any]:
+        """Start ``command``, sent encoded with ``encoding``; return (channel, output
+        reader, stdin)."""
         channel = self._open_session_channel(deadline)
+        self._start_command(channel, command.encode(encoding), use_pty, deadline)
+        return channel, self._reader_class(self, channel), self._stdin_class(channel, self)
+
+    def execute(self, cmd: str, use_pty: bool = False, channel: Any = None) -> Any:
+        """Start ``cmd`` on ``channel`` (a new channel if ``None``) and return the
+        channel, for reading with the library's own channel calls (parallel-ssh's
+        low-level API; :meth:`run_command` gives a :class:`~pssh.output.HostOutput`).
+
+        :raises SessionError: the channel could not be opened or the command not started.
+        :raises Timeout: that took longer than the client's ``timeout``.
+        """
+        cmd = check_command(cmd, "cmd")
+        deadline = deadline_after(self.timeout)
+        if channel is None:
+            channel = self._open_session_channel(deadline)
+        self._start_command(channel, cmd.encode("utf-8"), use_pty, deadline)
+        return channel
+
+    def _start_command(self, channel: Any, command: bytes, use_pty: bool,
+                       deadline: float | None) -> None:
         try:
             if use_pty:
                 self.call(getattr(channel, self._PTY_REQUEST), deadline=deadline,
@@ -442,7 +580,6 @@ class BaseSSHClient:
         except BaseException:
             self.close_quietly(channel)
             raise
-        return channel, self._reader_class(self, channel), self._stdin_class(self, channel)
 
     def start_shell(self, channel: Any, deadline: float | None) -> tuple[Any, Any]:
         """Start a login shell on ``channel`` (from :meth:`open_session`); return its
@@ -453,7 +590,7 @@ class BaseSSHClient:
         except BaseException:
             self.close_quietly(channel)
             raise
-        return self._reader_class(self, channel), self._stdin_class(self, channel)
+        return self._reader_class(self, channel), self._stdin_class(channel, self)
 
     def close_quietly(self, channel: Any) -> None:
         """Close a channel on a best-effort basis with its own short deadline: at most
@@ -476,14 +613,61 @@ class BaseSSHClient:
     def wait_finished(self, host_output: HostOutput, timeout: float | None = None) -> None:
         """Wait until the command of ``host_output`` has ended and its channel closed.
 
-        Output is kept for reading; ``exit_code`` is set afterwards.
+        Output is kept for reading; ``exit_code`` is set afterwards. An output whose
+        command never started (its ``channel`` is ``None``) returns at once.
 
+        :raises ValueError: ``host_output`` is not a :class:`~pssh.output.HostOutput`
+            (parallel-ssh 1.x took a channel here).
         :raises Timeout: ``timeout`` seconds passed first; the command keeps running,
             output read so far stays readable, and this may be called again.
         :raises BufferFullError: a stream's unread output reached its buffer limit, so the
             command cannot end before it is read.
         """
-        host_output.wait_done(deadline_after(check_timeout(timeout)))
+        if not isinstance(host_output, HostOutput):
+            raise ValueError(f"wait_finished takes the HostOutput that run_command returned, "
+                             f"not {host_output!r}")
+        deadline = deadline_after(check_timeout(timeout))
+        if host_output.channel is not None:
+            host_output.wait_done(deadline)
+
+    def read_output(self, stdout_buffer: LineBuffer, timeout: float | None = None,
+                    ) -> Iterator[bytes]:
+        """Yield the lines (bytes) of ``stdout_buffer``, an output's
+        ``buffers.stdout.rw_buffer``, as they arrive, until the command's stdout ends
+        (parallel-ssh's low-level reader; ``HostOutput.stdout`` gives decoded lines).
+
+        :raises Timeout: ``timeout`` seconds passed first.
+        """
+        return stdout_buffer.lines(check_timeout(timeout))
+
+    def read_stderr(self, stderr_buffer: LineBuffer, timeout: float | None = None,
+                    ) -> Iterator[bytes]:
+        """Like :meth:`read_output`, for ``buffers.stderr.rw_buffer``."""
+        return stderr_buffer.lines(check_timeout(timeout))
+
+    def read_output_buffer(self, output_buffer: Iterable[bytes | str],
+                           prefix: str | None = None, callback: Callable[..., Any] | None = None,
+                           callback_args: Iterable[Any] | None = None,
+                           encoding: str = "utf-8") -> Iterator[str]:
+        """Decode the lines of ``output_buffer`` with ``encoding``, log each to the host
+        logger (prefixed with ``prefix``) and yield it; when the lines end, call
+        ``callback(*callback_args)``. parallel-ssh's helper for reading raw buffers;
+        :attr:`HostOutput.stdout <pssh.output.HostOutput.stdout>` does all of this."""
+        name = self.alias or self.host
+        for line in output_buffer:
+            text = line.decode(encoding, "replace") if isinstance(line, bytes) else line
+            host_logger.info("[%s]%s\t%s", name, prefix or "", text)
+            yield text
+        if callback is not None:
+            callback(*(callback_args or ()))
+
+    def close_channel(self, channel: Any) -> None:
+        """Close ``channel`` (at most ``timeout``)."""
+        raise NotImplementedError
+
+    def get_exit_status(self, channel: Any) -> int | None:
+        """The exit status on ``channel`` once the command has ended, else ``None``."""
+        raise NotImplementedError
 
     # -- commands -------------------------------------------------------------------------
 
@@ -495,6 +679,7 @@ class BaseSSHClient:
         :raises SessionError: the channel could not be opened or the shell not started.
         """
         check_timeout(read_timeout, "read_timeout")
+        check_encoding(encoding)
         return InteractiveShell(self.open_session(), self, encoding=encoding,
                                 read_timeout=read_timeout)
 
@@ -514,8 +699,9 @@ class BaseSSHClient:
         :param use_pty: ask for a pseudo-terminal (stderr then arrives on stdout).
         :param shell: run it with this shell, e.g. ``'bash -c'``.
         :param encoding: how to decode output lines.
-        :param timeout: seconds for opening the channel and starting the command;
-            defaults to the client's ``timeout``.
+        :param timeout: parallel-ssh's name for ``read_timeout``, used when that is not
+            given. (Opening the channel and starting the command take at most the
+            client's ``timeout``.)
         :param read_timeout: seconds one iteration of the output may take.
         :param buffer_limit: bytes of unread output each stream holds in memory
             (see :mod:`pssh.output`); ``None`` for no limit, as in parallel-ssh.
@@ -525,33 +711,43 @@ class BaseSSHClient:
             pssh stops reading that stream and the command waits, so
             :meth:`wait_finished` raises :class:`~pssh.exceptions.BufferFullError`.
         :raises SessionError: the channel could not be opened or the command not started.
-        :raises Timeout: starting took longer than ``timeout``.
+        :raises Timeout: starting took longer than the client's ``timeout``.
         :raises ValueError: ``buffer_limit`` is not a positive integer or ``None``.
         """
         check_timeout(read_timeout, "read_timeout")
         check_buffer_limit(buffer_limit)
-        start_timeout = check_timeout(timeout) if timeout is not None else self.timeout
+        command = check_command(command)
+        check_encoding(encoding)
+        if read_timeout is None:
+            read_timeout = check_timeout(timeout)
         full_command = wrap_command(command, sudo=sudo, user=user, shell=shell)
         channel, reader, stdin = self._execute(full_command, use_pty,
-                                               deadline_after(start_timeout))
+                                               deadline_after(self.timeout), encoding)
         reader.set_buffer_limit(buffer_limit, bool(spool_to_disk))
         return HostOutput(self.host, channel, stdin, self, alias=self.alias,
                           encoding=encoding, read_timeout=read_timeout,
                           buffers=reader.host_buffers(), fully_qualified_command=full_command)
 
 
-def check_no_agent_forwarding(forward_ssh_agent: Any, where: str, library: str) -> None:
-    """Refuse ``forward_ssh_agent=True``, which neither engine's library can do; ``where``
-    is ``host 'name'`` or ``every host``.
+def warn_agent_forwarding_ignored(forward_ssh_agent: Any, where: str, library: str) -> None:
+    """Warn that ``forward_ssh_agent=True`` does nothing; ``where`` is ``host 'name'`` or
+    ``every host``.
 
     Both libraries can ask the server to forward the agent, but neither binding can accept
-    the channels the server then opens back for each agent request: the first one (any
-    remote ``ssh`` or ``ssh-add``) would break the whole connection. Refusing up front
-    beats a flag that is silently ignored, or a connection that dies mid-run.
+    the channels the server then opens back for each agent request, so a forwarded agent
+    would break the connection at its first use (any remote ``ssh`` or ``ssh-add``).
+    pssh never asks for it. parallel-ssh accepted the flag and ignored it on this engine;
+    pssh accepts it too, so existing scripts run, and says so once.
     """
     if forward_ssh_agent:
-        raise NotImplementedError(
-            f"forward_ssh_agent=True ({where}) is not supported: {library} cannot serve "
-            f"the agent requests the server sends back, and the first one would break the "
-            f"connection. Leave it off, or use OpenSSH's `ssh -A` for commands that need "
-            f"the agent on the remote side")
+        warnings.warn(
+            f"forward_ssh_agent=True ({where}) does nothing: {library} cannot serve the "
+            f"agent requests a server sends back, so the agent is not forwarded. Use "
+            f"OpenSSH's `ssh -A` for commands that need the agent on the remote side",
+            RuntimeWarning, stacklevel=3)
+
+
+def _open_files_limit() -> str:
+    """This process's soft limit on open files, as text."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return "unlimited" if soft == resource.RLIM_INFINITY else str(soft)

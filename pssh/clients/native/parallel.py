@@ -3,24 +3,27 @@ shared connections to proxies and file copies on every host."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import Any
 
-from gevent.pool import Pool
-
 from ..._commands import format_host_command
-from ..._validate import check_pkey, check_port
+from ..._validate import check_encoding
 from ...config import HostConfig
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
 from ...exceptions import HostArgumentError
 from ..base.parallel import BaseParallelSSHClient, HostResult, spawn_with_result
-from ._local_files import local_target
+from ._local_files import check_local_source, local_target
 from ._proxy import Bastion
 from .single import SSHClient
 from .tunnel import PortForwards, check_target
 
 __all__ = ["ParallelSSHClient"]
+
+logger = logging.getLogger("pssh.clients.native")
+
+_UPLOADS = frozenset({"copy_file", "scp_send"})
 
 # HostConfig fields this engine does not take (libssh-only options).
 _NOT_NATIVE = {"cert_file", "gssapi_auth", "gssapi_server_identity",
@@ -37,8 +40,8 @@ class ParallelSSHClient(BaseParallelSSHClient):
     :param hosts: the host names, one entry per host; a host may appear more than once.
     :param pool_size: how many hosts are connected and started at once.
     :param host_config: a list of :class:`~pssh.config.HostConfig`, one per host.
-    :raises NotImplementedError: agent forwarding, or a libssh-only ``HostConfig``
-        setting (certificates, GSS-API), was asked for.
+    :raises NotImplementedError: a libssh-only ``HostConfig`` setting (certificates,
+        GSS-API) was asked for.
     :raises TypeError: ``hosts`` is a string or not a list.
     :raises ValueError: a numeric argument is out of range.
     :raises PKeyFileError: ``pkey`` names a missing file.
@@ -60,19 +63,14 @@ class ParallelSSHClient(BaseParallelSSHClient):
                  compress: bool = False, keyboard_interactive: bool = False) -> None:
         self._bastions: dict[tuple[Any, ...], Bastion] = {}
         super().__init__(hosts, user=user, password=password, port=port, pkey=pkey,
-                         num_retries=num_retries, timeout=timeout, pool_size=pool_size,
-                         allow_agent=allow_agent, host_config=host_config,
+                         allow_agent=allow_agent, num_retries=num_retries, timeout=timeout,
+                         pool_size=pool_size, host_config=host_config,
                          retry_delay=retry_delay, identity_auth=identity_auth,
-                         ipv6_only=ipv6_only)
-        self.proxy_host = proxy_host
-        self.proxy_port = check_port(22 if proxy_port is None else proxy_port, proxy_host)
-        self.proxy_user = proxy_user
-        self.proxy_password = proxy_password
-        self.proxy_pkey = check_pkey(proxy_pkey, proxy_host)
-        self.forward_ssh_agent = forward_ssh_agent
-        self.keepalive_seconds = keepalive_seconds
-        self.compress = compress
-        self.keyboard_interactive = keyboard_interactive
+                         ipv6_only=ipv6_only, proxy_host=proxy_host, proxy_port=proxy_port,
+                         proxy_user=proxy_user, proxy_password=proxy_password,
+                         proxy_pkey=proxy_pkey, keepalive_seconds=keepalive_seconds,
+                         forward_ssh_agent=forward_ssh_agent, compress=compress,
+                         keyboard_interactive=keyboard_interactive)
         self._check_host_settings()
 
     def _check_engine_settings(self, entry: HostConfig, settings: dict[str, Any],
@@ -80,7 +78,7 @@ class ParallelSSHClient(BaseParallelSSHClient):
         _check_native_only(entry, host)
 
     def _make_client(self, position: int, host: str) -> SSHClient:
-        settings = self._host_settings(position)
+        settings = self._client_settings(position)
         if settings["proxy_host"] is not None:
             settings["_bastion"] = self._bastion_for(settings)
         return SSHClient(host, **settings)
@@ -163,6 +161,7 @@ class ParallelSSHClient(BaseParallelSSHClient):
             entry does not fit a path.
         """
         paths = self._copy_paths(local_file, remote_file, copy_args)
+        self._check_local_sources(paths, recurse)
         return self._spawn_copies("copy_file", paths, recurse=recurse)
 
     def copy_remote_file(self, remote_file: str, local_file: str, recurse: bool = False,
@@ -176,6 +175,7 @@ class ParallelSSHClient(BaseParallelSSHClient):
 
         :param encoding: how remote file names are encoded.
         """
+        check_encoding(encoding)
         paths = self._copy_paths(remote_file, local_file, copy_args, suffix_separator)
         return self._spawn_copies("copy_remote_file", paths, recurse=recurse,
                                   encoding=encoding)
@@ -189,6 +189,7 @@ class ParallelSSHClient(BaseParallelSSHClient):
         """
         local_file, remote_file = _scp_templates(local_file, remote_file, copy_args)
         paths = self._copy_paths(local_file, remote_file, copy_args)
+        self._check_local_sources(paths, recurse)
         return self._spawn_copies("scp_send", paths, recurse=recurse)
 
     def scp_recv(self, remote_file: str, local_file: str, recurse: bool = False,
@@ -225,15 +226,26 @@ class ParallelSSHClient(BaseParallelSSHClient):
             return [(source, f"{destination}{suffix_separator}{host}") for host in self._hosts]
         return [(source, destination)] * len(self._hosts)
 
+    def _check_local_sources(self, paths: list[tuple[str, str]], recurse: bool) -> None:
+        """Refuse an upload of one local file that is missing (or a directory without
+        ``recurse``) before any connection is made. Per-host files (from ``copy_args``)
+        are checked per host, before that host connects: a missing one fails that host
+        only."""
+        sources = {source for source, _ in paths}
+        if len(sources) == 1:
+            check_local_source(sources.pop(), recurse, "any host")
+
     def _spawn_copies(self, method: str, paths: list[tuple[str, str]],
                       **kwargs: Any) -> list[HostResult]:
-        pool = Pool(self.pool_size)
+        pool = self.pool
         return [spawn_with_result(pool, self._copy_on_host, position, host, method,
                                   *paths[position], kwargs)
                 for position, host in enumerate(self._hosts)]
 
     def _copy_on_host(self, position: int, host: str, method: str, source: str,
                       destination: str, kwargs: dict[str, Any]) -> None:
+        if method in _UPLOADS:
+            check_local_source(source, kwargs["recurse"], host)
         client = self._client_for(position, host)
         getattr(client, method)(source, destination, **kwargs)
 

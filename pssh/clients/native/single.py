@@ -33,11 +33,11 @@ from ssh2.session import (
 )
 
 from ..._deadline import deadline_after, time_left
-from ..._validate import check_pkey, check_port
+from ..._validate import check_pkey
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
 from ...exceptions import ProxyError, SessionError, SFTPError, SSHError, Timeout
 from ..base._tcp import SocketHandle
-from ..base.single import CONNECTION_LOST, SESSION_FAILED, BaseSSHClient
+from ..base.single import CONNECTION_LOST, SESSION_FAILED, BaseSSHClient, PollMixIn
 from ._channel import ChannelReader, Stdin
 from ._local_files import check_local_source, local_target
 from ._proxy import Bastion
@@ -46,7 +46,7 @@ from ._sftp import RemoteFiles
 from ._wait import EAGAIN, SessionWaiter
 from .tunnel import FORWARDER as FORWARDER  # parallel-ssh's import path
 
-__all__ = ["SSHClient"]
+__all__ = ["SSHClient", "KeepAlive"]
 
 logger = logging.getLogger("pssh.clients.native")
 
@@ -92,9 +92,8 @@ class SSHClient(BaseSSHClient):
     :param proxy_password: password on the proxy, or the passphrase of ``proxy_pkey``.
     :param proxy_pkey: private key for the proxy (path or bytes); without it the proxy
         is authenticated by agent, identity files or ``proxy_password``.
-    :param forward_ssh_agent: not supported; ``True`` raises ``NotImplementedError``
-        (libssh2 cannot serve the agent requests the server sends back, and the first
-        one would break the connection).
+    :param forward_ssh_agent: accepted and ignored, with a ``RuntimeWarning``: libssh2
+        cannot serve the agent requests a server sends back.
     :param keyboard_interactive: send ``password`` by keyboard-interactive
         authentication (as PAM-based servers often require) instead of the password
         method.
@@ -123,13 +122,11 @@ class SSHClient(BaseSSHClient):
                  ) -> None:
         super().__init__(host, user=user, password=password, port=port, pkey=pkey,
                          alias=alias, num_retries=num_retries, retry_delay=retry_delay,
-                         allow_agent=allow_agent, timeout=timeout,
-                         identity_auth=identity_auth, ipv6_only=ipv6_only,
-                         keyboard_interactive=keyboard_interactive,
+                         allow_agent=allow_agent, timeout=timeout, proxy_host=proxy_host,
+                         proxy_port=proxy_port, identity_auth=identity_auth,
+                         ipv6_only=ipv6_only, keyboard_interactive=keyboard_interactive,
                          keepalive_seconds=keepalive_seconds, compress=compress,
                          forward_ssh_agent=forward_ssh_agent)
-        self.proxy_host = proxy_host
-        self.proxy_port = check_port(22 if proxy_port is None else proxy_port, proxy_host)
         self.proxy_user = proxy_user
         self.proxy_password = proxy_password
         self.proxy_pkey = check_pkey(proxy_pkey, proxy_host)
@@ -292,8 +289,8 @@ class SSHClient(BaseSSHClient):
             self.call(self.session.userauth_password, self.user, password,
                       deadline=deadline, action="password authentication")
 
-    def _configure_keepalive(self, seconds: int) -> float:
-        self.session.keepalive_config(False, seconds)
+    def _configure_keepalive(self, seconds: float) -> float:
+        self.session.keepalive_config(False, max(1, int(seconds)))
         return 0  # libssh2 says when the first one is due
 
     def _send_keepalive(self) -> float | None:
@@ -320,8 +317,8 @@ class SSHClient(BaseSSHClient):
                        action="writing")
 
     def finished(self, channel: Any) -> bool:
-        """Whether the remote command has sent EOF on ``channel``."""
-        return channel is None or bool(channel.eof())
+        """Whether the remote command has sent EOF on ``channel`` (False for ``None``)."""
+        return channel is not None and bool(channel.eof())
 
     def get_exit_status(self, channel: Any) -> int | None:
         """The exit status on ``channel`` once it has sent EOF, else ``None``."""
@@ -330,10 +327,13 @@ class SSHClient(BaseSSHClient):
         return int(channel.get_exit_status())
 
     def close_channel(self, channel: Any) -> None:
-        """Close ``channel`` and wait (at most ``timeout``) for the server to close it too."""
+        """Close ``channel``; once its command has ended, also wait (at most ``timeout``)
+        for the server to close it. A running command is left to end on its own (it
+        gets SIGHUP if it has a pty)."""
         deadline = deadline_after(self.timeout)
         self.call(channel.close, deadline=deadline, action="closing a channel")
-        self.call(channel.wait_closed, deadline=deadline, action="closing a channel")
+        if channel.eof():
+            self.call(channel.wait_closed, deadline=deadline, action="closing a channel")
 
     # -- file copies: SFTP and SCP ---------------------------------------------------------
 
@@ -412,8 +412,9 @@ class SSHClient(BaseSSHClient):
         """Upload ``local_file`` to ``remote_file`` with SCP, keeping mode and times.
 
         A ``remote_file`` ending in ``/`` gets the local file's name. SCP does not
-        create directories: with ``recurse`` they are created over SFTP; without it a
-        missing remote directory is an error.
+        create directories: with ``recurse`` the missing ones (for a single file, its
+        parent's) are created over SFTP; without it a missing remote directory is an
+        error.
 
         :raises ValueError: ``local_file`` is a directory and ``recurse`` is not set.
         :raises FileNotFoundError: ``local_file`` does not exist.
@@ -424,7 +425,10 @@ class SSHClient(BaseSSHClient):
             self._remote_files(sftp).upload_tree(local_file, remote_file,
                                                  partial(scp_send_file, self))
         else:
-            scp_send_file(self, local_file, _remote_target(remote_file, local_file))
+            target = _remote_target(remote_file, local_file)
+            if recurse and posixpath.dirname(target):
+                self._remote_files(sftp).makedirs(posixpath.dirname(target))
+            scp_send_file(self, local_file, target)
 
     def scp_recv(self, remote_file: str, local_file: str, recurse: bool = False,
                  sftp: Any = None, encoding: str = "utf-8") -> None:
@@ -442,6 +446,30 @@ class SSHClient(BaseSSHClient):
                 files.download_tree(remote_file, local_file, partial(scp_recv_file, self))
                 return
         scp_recv_file(self, remote_file, local_target(local_file, remote_file))
+
+
+class KeepAlive(PollMixIn):
+    """parallel-ssh's keepalive helper, for code that drives its own libssh2 ``session``
+    on ``sock``: :meth:`send` sends a keepalive if one is due, through the wait loop.
+
+    pssh's clients need none of this: they send keepalives every ``keepalive_seconds``
+    from event-loop timers.
+    """
+
+    def __init__(self, sock: Any, session: Any) -> None:
+        super().__init__(sock)
+        self.session = session
+        self._session_waiter = self._waiter = SessionWaiter(session, sock.fileno())
+
+    def send(self) -> int:
+        """Send a keepalive if one is due; return the seconds until the next is due."""
+        seconds = self.eagain(self.session.keepalive_send)
+        return int(seconds)
+
+    def eagain_write(self, write_func: Callable[[bytes], tuple[int, int]], data: bytes,
+                     ) -> None:
+        """Write all of ``data`` with ``write_func``, resuming partial writes."""
+        self._session_waiter.write(write_func, data, deadline_after(self.timeout))
 
 
 def _remote_target(remote_file: str, local_file: str) -> str:

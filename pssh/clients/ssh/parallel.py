@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -13,6 +14,8 @@ from ._limits import WithoutCopies, check_cert_file, check_no_proxy
 from .single import SSHClient
 
 __all__ = ["ParallelSSHClient"]
+
+logger = logging.getLogger("pssh.clients.ssh")
 
 
 class ParallelSSHClient(WithoutCopies, BaseParallelSSHClient):
@@ -28,13 +31,13 @@ class ParallelSSHClient(WithoutCopies, BaseParallelSSHClient):
     :param pool_size: how many hosts are connected and started at once.
     :param host_config: a list of :class:`~pssh.config.HostConfig`, one per host. Every
         field is honoured, ``cert_file`` and the ``gssapi_*`` ones included, except that
-        ``proxy_host`` and ``forward_ssh_agent=True`` raise ``NotImplementedError``.
+        ``proxy_host`` raises ``NotImplementedError``.
     :raises TypeError: ``hosts`` is a string or not a list.
     :raises ValueError: a numeric argument is out of range, or a host has ``cert_file``
         without a private key.
     :raises PKeyFileError: ``pkey`` or ``cert_file`` names a missing file.
     :raises HostConfigError: ``host_config`` does not fit ``hosts``.
-    :raises NotImplementedError: a proxy or agent forwarding was asked for, for any host.
+    :raises NotImplementedError: a proxy was asked for, for any host.
     """
 
     _client_class = SSHClient
@@ -56,24 +59,18 @@ class ParallelSSHClient(WithoutCopies, BaseParallelSSHClient):
                  proxy_pkey: str | bytes | None = None) -> None:
         check_no_proxy(proxy_host, "every host")
         super().__init__(hosts, user=user, password=password, port=port, pkey=pkey,
-                         num_retries=num_retries, timeout=timeout, pool_size=pool_size,
-                         allow_agent=allow_agent, host_config=host_config,
+                         allow_agent=allow_agent, num_retries=num_retries, timeout=timeout,
+                         pool_size=pool_size, host_config=host_config,
                          retry_delay=retry_delay, identity_auth=identity_auth,
-                         ipv6_only=ipv6_only)
-        self.cert_file = None if cert_file is None else check_pkey(cert_file)
-        self.forward_ssh_agent = forward_ssh_agent
-        self.gssapi_auth = gssapi_auth
-        self.gssapi_server_identity = gssapi_server_identity
-        self.gssapi_client_identity = gssapi_client_identity
-        self.gssapi_delegate_credentials = gssapi_delegate_credentials
-        self.compress = compress
-        self.keepalive_seconds = keepalive_seconds
-        self.keyboard_interactive = keyboard_interactive
-        self.proxy_host = proxy_host
-        self.proxy_port = proxy_port
-        self.proxy_user = proxy_user
-        self.proxy_password = proxy_password
-        self.proxy_pkey = proxy_pkey
+                         ipv6_only=ipv6_only, proxy_host=proxy_host, proxy_port=proxy_port,
+                         proxy_user=proxy_user, proxy_password=proxy_password,
+                         proxy_pkey=proxy_pkey, keepalive_seconds=keepalive_seconds,
+                         cert_file=cert_file, gssapi_auth=gssapi_auth,
+                         gssapi_server_identity=gssapi_server_identity,
+                         gssapi_client_identity=gssapi_client_identity,
+                         gssapi_delegate_credentials=gssapi_delegate_credentials,
+                         forward_ssh_agent=forward_ssh_agent, compress=compress,
+                         keyboard_interactive=keyboard_interactive)
         self._check_host_settings()
 
     def _check_engine_settings(self, entry: HostConfig, settings: dict[str, Any],

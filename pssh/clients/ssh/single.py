@@ -43,7 +43,7 @@ from ssh.session import SSH_AUTH_INFO, SSH_AUTH_SUCCESS, Session
 
 from ..._deadline import deadline_after
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
-from ...exceptions import AuthenticationError, ConnectionError, SessionError, SSHError
+from ...exceptions import AuthenticationError, SessionError, SSHError
 from ..base._tcp import SocketHandle
 from ..base.single import CONNECTION_LOST, SESSION_FAILED, BaseSSHClient
 from ._channel import ChannelReader, CommandEnded, Stdin, exit_status, write_all
@@ -119,8 +119,8 @@ class SSHClient(WithoutCopies, BaseSSHClient):
         disables it.
     :param keyboard_interactive: send ``password`` by keyboard-interactive
         authentication instead of the password method.
-    :param forward_ssh_agent: not supported; ``True`` raises ``NotImplementedError``
-        (ssh-python cannot serve the agent requests the server sends back).
+    :param forward_ssh_agent: accepted and ignored, with a ``RuntimeWarning``:
+        ssh-python cannot serve the agent requests a server sends back.
     :param proxy_host: not supported; setting it raises ``NotImplementedError`` (the
         native client connects through proxies). ``proxy_port``, ``proxy_user``,
         ``proxy_password`` and ``proxy_pkey`` are accepted for the same signature and
@@ -128,8 +128,8 @@ class SSHClient(WithoutCopies, BaseSSHClient):
     :raises PKeyFileError: ``pkey`` or ``cert_file`` names a missing or unreadable file.
     :raises ValueError: an argument is out of range, or ``cert_file`` is given without
         ``pkey``.
-    :raises NotImplementedError: ``proxy_host`` or ``forward_ssh_agent`` was asked for,
-        or a file copy method was used.
+    :raises NotImplementedError: ``proxy_host`` was asked for, or a file copy method was
+        used.
     :raises SSHError: connecting failed: ``UnknownHostError``, ``ConnectionError``,
         ``Timeout``, ``AuthenticationError`` or ``SessionError``.
     """
@@ -160,9 +160,9 @@ class SSHClient(WithoutCopies, BaseSSHClient):
         check_no_proxy(proxy_host, f"host {host!r}")
         super().__init__(host, user=user, password=password, port=port, pkey=pkey,
                          alias=alias, num_retries=num_retries, retry_delay=retry_delay,
-                         allow_agent=allow_agent, timeout=timeout,
-                         identity_auth=identity_auth, ipv6_only=ipv6_only,
-                         keyboard_interactive=keyboard_interactive,
+                         allow_agent=allow_agent, timeout=timeout, proxy_host=proxy_host,
+                         proxy_port=proxy_port, identity_auth=identity_auth,
+                         ipv6_only=ipv6_only, keyboard_interactive=keyboard_interactive,
                          keepalive_seconds=keepalive_seconds, compress=compress,
                          forward_ssh_agent=forward_ssh_agent)
         self.cert_file = check_cert_file(cert_file, self.pkey, host)
@@ -170,7 +170,6 @@ class SSHClient(WithoutCopies, BaseSSHClient):
         self.gssapi_server_identity = gssapi_server_identity
         self.gssapi_client_identity = gssapi_client_identity
         self.gssapi_delegate_credentials = gssapi_delegate_credentials
-        self.proxy_host = proxy_host
         self._connect()
 
     # -- libssh's errors ---------------------------------------------------------------------
@@ -198,7 +197,7 @@ class SSHClient(WithoutCopies, BaseSSHClient):
     def check_alive(self) -> None:
         """Raise (as a lost connection, once translated) if the connection has closed."""
         if not self._is_alive():
-            raise _ConnectionLost("the connection was lost")
+            raise _ConnectionLost("the server closed the connection")
 
     def flush(self, deadline: float | None) -> None:
         """Wait until libssh has handed every queued byte to the socket."""
@@ -255,9 +254,7 @@ class SSHClient(WithoutCopies, BaseSSHClient):
         try:
             descriptor = _LibsshDescriptor(handle)
         except OSError as exc:
-            raise ConnectionError(f"Cannot set up the connection to {self._where()}: "
-                                  f"{exc.strerror or exc}", host=self.host,
-                                  port=self.port) from exc
+            raise self._no_socket_error(exc) from exc
         try:
             session.set_socket(descriptor)
         except BaseException:
@@ -307,8 +304,9 @@ class SSHClient(WithoutCopies, BaseSSHClient):
                 return import_privkey_base64(pkey, passphrase=passphrase)
             return import_privkey_file(pkey, passphrase=passphrase)
         except KeyImportError as exc:
-            what = "the private key given as bytes" if isinstance(pkey, bytes) else (
-                f"private key file {pkey!r}")
+            path = pkey if isinstance(pkey, str) else self.pkey
+            what = f"private key file {path!r}" if isinstance(path, str) else (
+                "the private key given as bytes")
             raise SSHError(f"libssh cannot read {what}: wrong passphrase (the password "
                            f"argument) or unsupported key format") from exc
 
@@ -397,8 +395,8 @@ class SSHClient(WithoutCopies, BaseSSHClient):
         self.write_stdin(channel, data)
 
     def finished(self, channel: Any) -> bool:
-        """Whether the remote command has sent EOF on ``channel``."""
-        return channel is None or bool(channel.is_eof())
+        """Whether the remote command has sent EOF on ``channel`` (False for ``None``)."""
+        return channel is not None and bool(channel.is_eof())
 
     def get_exit_status(self, channel: Any) -> int | None:
         """The exit status on ``channel`` once it has sent EOF, else ``None``."""
