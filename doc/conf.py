@@ -17,6 +17,8 @@ html_theme = "alabaster"
 # the proxy connection a ParallelSSHClient shares with its SSHClients (a private keyword).
 nitpick_ignore = [
     ("py:class", "collections.abc.Iterator"),
+    ("py:class", "collections.abc.Iterable"),
+    ("py:class", "collections.abc.Callable"),
     ("py:class", "logging.Logger"),
     ("py:class", "Bastion"),
 ]
