@@ -37,6 +37,8 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import gevent
@@ -49,7 +51,7 @@ from ..base._tcp import SocketHandle
 from ._seams import NativeClient
 from ._wait import EAGAIN
 
-__all__ = ["Bastion", "ChannelPump"]
+__all__ = ["Bastion", "Hop", "parse_jump_chain", "bastion_chain", "ChannelPump"]
 
 logger = logging.getLogger("pssh.clients.native")
 
@@ -276,3 +278,72 @@ class Bastion:
         client, self.client = self.client, None
         if client is not None:
             client.disconnect()
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One jump host of a chain: where to connect and as whom (``None``: the
+    ``proxy_user`` setting)."""
+
+    host: str
+    port: int
+    user: str | None = None
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.user + '@' if self.user else ''}{host}:{self.port}"
+
+
+def parse_jump_chain(proxy_host: str, proxy_port: int) -> tuple[Hop, ...]:
+    """The hops of ``proxy_host``: one host, or a chain as in OpenSSH's ``ProxyJump``
+    (``-J``), ``[user@]host[:port]`` entries separated by commas, the first hop first
+    (an IPv6 address in brackets when it has a port). A hop without a port uses
+    ``proxy_port``.
+
+    :raises ValueError: an entry is empty or its port is not a port number.
+    """
+    hops = []
+    for entry in proxy_host.split(","):
+        entry = entry.strip()
+        user, _, address = entry.rpartition("@")
+        host, port = address, proxy_port
+        if address.startswith("["):
+            host, _, rest = address[1:].partition("]")
+            if rest:
+                port = _hop_port(rest.removeprefix(":"), proxy_host)
+        elif address.count(":") == 1:
+            host, _, port_text = address.partition(":")
+            port = _hop_port(port_text, proxy_host)
+        if not host:
+            raise ValueError(f"proxy_host {proxy_host!r} has an empty hop: give host names "
+                             f"separated by commas, each as [user@]host[:port]")
+        hops.append(Hop(host, port, user or None))
+    return tuple(hops)
+
+
+def _hop_port(text: str, proxy_host: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ValueError(f"proxy_host {proxy_host!r} has a hop with port {text!r}: give a "
+                         f"number from 1 to 65535")
+    return int(text)
+
+
+def bastion_chain(hops: tuple[Hop, ...], connect_hop: Callable[[Hop, Bastion | None],
+                                                                NativeClient],
+                  shared: dict[Any, Bastion], auth_key: Any = None) -> Bastion:
+    """The bastion of the last of ``hops``, reached through the ones before it.
+
+    Each hop is one shared connection (one :class:`Bastion`, kept in ``shared`` by the
+    chain up to it and ``auth_key``), made on first use by ``connect_hop(hop, via)``,
+    where ``via`` is the previous hop's bastion (``None`` for the first). A hop that fails
+    fails only the targets behind it, with a ``ProxyError`` naming that hop.
+    """
+    bastion: Bastion | None = None
+    for depth, hop in enumerate(hops):
+        key = (hops[:depth + 1], auth_key)
+        found = shared.get(key)
+        if found is None:
+            found = shared[key] = Bastion(partial(connect_hop, hop, bastion), str(hop))
+        bastion = found
+    assert bastion is not None, "a chain has at least one hop"
+    return bastion

@@ -15,8 +15,8 @@ from ...constants import DEFAULT_RETRIES, RETRY_DELAY
 from ...exceptions import HostArgumentError
 from ..base.parallel import BaseParallelSSHClient, HostResult, spawn_with_result
 from ._local_files import check_local_source, local_target
-from ._proxy import Bastion
-from .single import SSHClient
+from ._proxy import Bastion, bastion_chain, parse_jump_chain
+from .single import PROXY_SETTINGS, SSHClient, connect_hop
 from .tunnel import PortForwards, check_target
 
 __all__ = ["ParallelSSHClient"]
@@ -76,6 +76,8 @@ class ParallelSSHClient(BaseParallelSSHClient):
     def _check_engine_settings(self, entry: HostConfig, settings: dict[str, Any],
                                host: str) -> None:
         _check_native_only(entry, host)
+        if settings["proxy_host"] is not None:
+            parse_jump_chain(settings["proxy_host"], settings["proxy_port"])
 
     def _make_client(self, position: int, host: str) -> SSHClient:
         settings = self._client_settings(position)
@@ -84,23 +86,12 @@ class ParallelSSHClient(BaseParallelSSHClient):
         return SSHClient(host, **settings)
 
     def _bastion_for(self, settings: dict[str, Any]) -> Bastion:
-        """The one shared connection to a host's proxy, made on first use."""
-        proxy = {name: settings[name] for name in
-                 ("proxy_host", "proxy_port", "proxy_user", "proxy_password", "proxy_pkey")}
-        key = tuple(proxy.values())
-        bastion = self._bastions.get(key)
-        if bastion is None:
-            connect = partial(SSHClient, proxy["proxy_host"], user=proxy["proxy_user"],
-                              password=proxy["proxy_password"], port=proxy["proxy_port"],
-                              pkey=proxy["proxy_pkey"], num_retries=settings["num_retries"],
-                              retry_delay=settings["retry_delay"],
-                              allow_agent=settings["allow_agent"], timeout=settings["timeout"],
-                              keepalive_seconds=settings["keepalive_seconds"],
-                              identity_auth=settings["identity_auth"],
-                              ipv6_only=settings["ipv6_only"])
-            where = f"{proxy['proxy_host']}:{proxy['proxy_port']}"
-            bastion = self._bastions[key] = Bastion(connect, where)
-        return bastion
+        """The shared connection to a host's proxy (the last hop of its chain), made on
+        first use; hosts with the same chain and proxy credentials share every hop."""
+        hops = parse_jump_chain(settings["proxy_host"], settings["proxy_port"])
+        credentials = tuple(settings[name] for name in PROXY_SETTINGS)
+        return bastion_chain(hops, partial(connect_hop, settings), self._bastions,
+                             auth_key=credentials)
 
     def disconnect(self) -> None:
         """Close every host's connection, then the connections to proxies."""

@@ -40,7 +40,7 @@ from ..base._tcp import SocketHandle
 from ..base.single import CONNECTION_LOST, SESSION_FAILED, BaseSSHClient, PollMixIn
 from ._channel import ChannelReader, Stdin
 from ._local_files import check_local_source, local_target
-from ._proxy import Bastion
+from ._proxy import Bastion, Hop, bastion_chain, parse_jump_chain
 from ._scp import scp_recv_file, scp_send_file
 from ._sftp import RemoteFiles
 from ._wait import EAGAIN, SessionWaiter
@@ -86,7 +86,10 @@ class SSHClient(BaseSSHClient):
     :param ipv6_only: connect over IPv6 only.
     :param compress: ask for compression.
     :param proxy_host: connect through this SSH server (a bastion or jump host), as
-        ``ssh -J`` does; the target is reached by a tunnel from there.
+        ``ssh -J`` does; the target is reached by a tunnel from there. A chain of jump
+        hosts is written as for ``ssh -J``: ``'[user@]host[:port],...'``, first hop
+        first; each hop without a user or port takes ``proxy_user`` and ``proxy_port``,
+        and all take ``proxy_pkey`` and ``proxy_password``.
     :param proxy_port: the proxy's SSH port; defaults to 22.
     :param proxy_user: user on the proxy; defaults to the current user.
     :param proxy_password: password on the proxy, or the passphrase of ``proxy_pkey``.
@@ -130,20 +133,15 @@ class SSHClient(BaseSSHClient):
         self.proxy_user = proxy_user
         self.proxy_password = proxy_password
         self.proxy_pkey = check_pkey(proxy_pkey, proxy_host)
-        self._owns_bastion = _bastion is None and proxy_host is not None
-        self._bastion = _bastion if _bastion is not None or proxy_host is None else Bastion(
-            partial(self._connect_proxy, proxy_host), f"{proxy_host}:{self.proxy_port}")
+        hops = None if proxy_host is None else parse_jump_chain(proxy_host, self.proxy_port)
+        self._own_bastions: dict[Any, Bastion] = {}  # a chain of this client's own
+        self._bastion = _bastion
+        if _bastion is None and hops is not None:
+            settings = {name: getattr(self, name) for name in PROXY_SETTINGS}
+            self._bastion = bastion_chain(hops, partial(connect_hop, settings),
+                                          self._own_bastions)
         self._opening = Semaphore()
         self._connect()
-
-    def _connect_proxy(self, proxy_host: str) -> SSHClient:
-        """The client to this client's own bastion, with its settings."""
-        return SSHClient(proxy_host, user=self.proxy_user, password=self.proxy_password,
-                         port=self.proxy_port, pkey=self.proxy_pkey,
-                         num_retries=self.num_retries, retry_delay=self.retry_delay,
-                         allow_agent=self.allow_agent, timeout=self.timeout,
-                         keepalive_seconds=self.keepalive_seconds,
-                         identity_auth=self.identity_auth, ipv6_only=self.ipv6_only)
 
     def _open_socket(self, deadline: float | None) -> SocketHandle:
         if self._bastion is None:
@@ -154,11 +152,11 @@ class SSHClient(BaseSSHClient):
         """End the connection; safe to call more than once.
 
         Keepalives stop, and greenlets waiting on this connection are woken and report it
-        closed. A bastion of this client's own (not one shared by a ``ParallelSSHClient``)
-        is disconnected too."""
+        closed. The proxies of this client's own (not those a ``ParallelSSHClient``
+        shares) are disconnected too, the last hop first."""
         super().disconnect()
-        if self._owns_bastion and self._bastion is not None:
-            self._bastion.close()
+        for bastion in reversed(list(self._own_bastions.values())):
+            bastion.close()
 
     def _say_goodbye(self, session: Any) -> None:
         try:
@@ -470,6 +468,23 @@ class KeepAlive(PollMixIn):
                      ) -> None:
         """Write all of ``data`` with ``write_func``, resuming partial writes."""
         self._session_waiter.write(write_func, data, deadline_after(self.timeout))
+
+
+PROXY_SETTINGS = ("proxy_user", "proxy_password", "proxy_pkey", "num_retries",
+                  "retry_delay", "allow_agent", "timeout", "keepalive_seconds",
+                  "identity_auth", "ipv6_only")
+"""A target's settings that its jump hosts' clients are made with."""
+
+
+def connect_hop(settings: dict[str, Any], hop: Hop, via: Bastion | None) -> SSHClient:
+    """The client to one jump host ``hop``, reached through ``via`` (``None`` for the
+    first hop), with the proxy settings of a target's ``settings`` (see
+    ``PROXY_SETTINGS``)."""
+    inherited = {name: settings[name] for name in PROXY_SETTINGS
+                 if not name.startswith("proxy_")}
+    return SSHClient(hop.host, user=hop.user or settings["proxy_user"],
+                     password=settings["proxy_password"], port=hop.port,
+                     pkey=settings["proxy_pkey"], _bastion=via, **inherited)
 
 
 def _remote_target(remote_file: str, local_file: str) -> str:
