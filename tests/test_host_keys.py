@@ -1,0 +1,224 @@
+"""Host key verification: the known_hosts parser on its own, then both engines against a
+real sshd (unknown, changed, hashed, ``[host]:port``, wildcards, ``accept-new`` read back
+by OpenSSH's own tools, ``@cert-authority``, ``@revoked``, proxies)."""
+
+from __future__ import annotations
+
+import base64
+import multiprocessing
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from pssh._known_hosts import (
+    CHANGED,
+    KNOWN,
+    REVOKED,
+    UNKNOWN,
+    KnownHosts,
+    check_known_hosts,
+    check_policy,
+    host_key_name,
+)
+from pssh._ssh_certs import fingerprint, parse_certificate, verify_signature
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def blob_of(public_key_file: str | Path) -> bytes:
+    """The key blob of an OpenSSH public key (or certificate) file."""
+    return base64.b64decode(Path(public_key_file).read_text().split()[1])
+
+
+def line_of(patterns: str, public_key_file: str | Path, marker: str = "") -> str:
+    key_type, encoded = Path(public_key_file).read_text().split()[:2]
+    return f"{marker + ' ' if marker else ''}{patterns} {key_type} {encoded}\n"
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two ed25519 keys, an RSA key, an ed25519 CA and an RSA CA, each with a host
+    certificate for "good.example" and "*.wild.example"."""
+    from conftest import keygen
+
+    folder = tmp_path_factory.mktemp("keys")
+    made = {name: Path(keygen(folder / name, kind)) for name, kind in
+            [("a", "ed25519"), ("b", "ed25519"), ("r", "rsa"), ("ca", "ed25519"),
+             ("carsa", "rsa")]}
+    for ca in ("ca", "carsa"):
+        subprocess.run(["ssh-keygen", "-q", "-s", str(made[ca]), "-I", "test", "-h",
+                        "-n", "good.example,*.wild.example", "-V", "-1d:+1d",
+                        str(made["a"]) + ".pub"], check=True)
+        os.rename(str(made["a"]) + "-cert.pub", folder / f"a-{ca}-cert.pub")
+    return {**{name: Path(str(path) + ".pub") for name, path in made.items()},
+            "cert": folder / "a-ca-cert.pub", "cert_rsa": folder / "a-carsa-cert.pub"}
+
+
+def known(tmp_path: Path, *lines: str) -> KnownHosts:
+    path = tmp_path / "known_hosts"
+    path.write_text("".join(lines))
+    return KnownHosts([str(path)])
+
+
+# --- the parser and lookups, without a server -------------------------------------------
+
+
+def test_fingerprint_is_what_ssh_keygen_prints(keys):
+    printed = subprocess.run(["ssh-keygen", "-lf", str(keys["a"])], capture_output=True,
+                             text=True, check=True).stdout.split()[1]
+    assert fingerprint(blob_of(keys["a"])) == printed
+
+
+def test_name_is_host_for_port_22_else_bracketed():
+    assert host_key_name("Host.Example", 22) == "host.example"
+    assert host_key_name("10.0.0.1", 2222) == "[10.0.0.1]:2222"
+
+
+def test_plain_entry_known_changed_unknown(tmp_path, keys):
+    hosts = known(tmp_path, "# comment\n\n", line_of("alpha,beta", keys["a"]))
+    assert hosts.check("beta", 22, blob_of(keys["a"])).status == KNOWN
+    changed = hosts.check("ALPHA", 22, blob_of(keys["b"]))
+    assert changed.status == CHANGED
+    assert (changed.line.path, changed.line.line) == (str(tmp_path / "known_hosts"), 3)
+    assert changed.line.fingerprint == fingerprint(blob_of(keys["a"]))
+    assert hosts.check("gamma", 22, blob_of(keys["a"])).status == UNKNOWN
+    assert hosts.check("alpha", 2222, blob_of(keys["a"])).status == UNKNOWN
+
+
+def test_a_different_key_type_for_a_listed_host_is_a_change(tmp_path, keys):
+    hosts = known(tmp_path, line_of("alpha", keys["a"]))
+    assert hosts.check("alpha", 22, blob_of(keys["r"])).status == CHANGED
+    assert hosts.key_types("alpha", 22) == ["ssh-ed25519"]
+
+
+def test_bracketed_port_entries(tmp_path, keys):
+    hosts = known(tmp_path, line_of("[alpha]:2222", keys["a"]))
+    assert hosts.check("alpha", 2222, blob_of(keys["a"])).status == KNOWN
+    assert hosts.check("alpha", 22, blob_of(keys["a"])).status == UNKNOWN
+    assert hosts.check("alpha", 2223, blob_of(keys["b"])).status == UNKNOWN
+
+
+def test_wildcards_and_negation(tmp_path, keys):
+    hosts = known(tmp_path, line_of("*.example.com,!bad.example.com,h?st", keys["a"]),
+                  line_of("[*.example.org]:*", keys["b"]))
+    a, b = blob_of(keys["a"]), blob_of(keys["b"])
+    assert hosts.check("web.example.com", 22, a).status == KNOWN
+    assert hosts.check("host", 22, a).status == KNOWN
+    assert hosts.check("hoost", 22, a).status == UNKNOWN
+    assert hosts.check("bad.example.com", 22, a).status == UNKNOWN
+    assert hosts.check("web.example.org", 2222, b).status == KNOWN
+    assert hosts.check("web.example.com", 22, b).status == CHANGED
+
+
+def test_hashed_entries_from_ssh_keygen(tmp_path, keys):
+    path = tmp_path / "known_hosts"
+    path.write_text(line_of("alpha", keys["a"]) + line_of("[beta]:2200", keys["b"]))
+    subprocess.run(["ssh-keygen", "-q", "-H", "-f", str(path)], check=True,
+                   capture_output=True)
+    assert "alpha" not in path.read_text()
+    hosts = KnownHosts([str(path)])
+    assert hosts.check("alpha", 22, blob_of(keys["a"])).status == KNOWN
+    assert hosts.check("beta", 2200, blob_of(keys["b"])).status == KNOWN
+    assert hosts.check("beta", 2200, blob_of(keys["a"])).status == CHANGED
+    assert hosts.check("beta", 22, blob_of(keys["b"])).status == UNKNOWN
+
+
+def test_revoked_key_is_refused_even_when_listed(tmp_path, keys):
+    hosts = known(tmp_path, line_of("alpha", keys["a"]), line_of("*", keys["a"], "@revoked"))
+    verdict = hosts.check("alpha", 22, blob_of(keys["a"]))
+    assert verdict.status == REVOKED and verdict.line.line == 2
+
+
+@pytest.mark.parametrize("cert", ["cert", "cert_rsa"])
+def test_host_certificate_signed_by_listed_authority(tmp_path, keys, cert):
+    ca = "ca" if cert == "cert" else "carsa"
+    hosts = known(tmp_path, line_of("*.example", keys[ca], "@cert-authority"))
+    blob = blob_of(keys[cert])
+    assert hosts.check("good.example", 22, blob).status == KNOWN
+    assert hosts.check("x.wild.example", 22, blob).status == KNOWN
+    not_principal = hosts.check("other.example", 22, blob)
+    assert not_principal.status == UNKNOWN and "principals" in not_principal.note
+    expired = hosts.check("good.example", 22, blob, now=time.time() + 3 * 86400)
+    assert expired.status == UNKNOWN and "not valid" in expired.note
+
+
+def test_forged_or_foreign_certificates_are_not_accepted(tmp_path, keys):
+    cert = parse_certificate(blob_of(keys["cert"]))
+    assert verify_signature(cert.signature_key, cert.signature, cert.signed_data)
+    assert not verify_signature(cert.signature_key, cert.signature,
+                                cert.signed_data[:-1] + b"x")
+    other_ca = known(tmp_path, line_of("*", keys["carsa"], "@cert-authority"))
+    assert other_ca.check("good.example", 22, blob_of(keys["cert"])).status == UNKNOWN
+    # A listed CA does not make the plain key known; the plain key's own line does.
+    listed_plain = known(tmp_path, line_of("*", keys["ca"], "@cert-authority"),
+                         line_of("good.example", keys["b"]))
+    assert listed_plain.check("good.example", 22, blob_of(keys["a"])).status == CHANGED
+    revoked_ca = known(tmp_path, line_of("*", keys["ca"], "@cert-authority"),
+                       line_of("*", keys["ca"], "@revoked"))
+    assert revoked_ca.check("good.example", 22, blob_of(keys["cert"])).status == REVOKED
+
+
+def test_bad_lines_are_skipped_and_missing_files_are_empty(tmp_path, keys):
+    hosts = known(tmp_path, "garbage\n", "alpha ssh-ed25519 !!notbase64\n",
+                  "@unknown-marker alpha ssh-ed25519 AAAA\n", line_of("alpha", keys["a"]))
+    assert hosts.lines == 1 and hosts.skipped == 3
+    assert KnownHosts([str(tmp_path / "missing")]).check(
+        "alpha", 22, blob_of(keys["a"])).status == UNKNOWN
+
+
+def test_settings_are_validated():
+    assert check_known_hosts("~/kh") == (os.path.expanduser("~/kh"),)
+    assert check_known_hosts(None) is None
+    with pytest.raises(TypeError):
+        check_known_hosts(3)
+    with pytest.raises(ValueError, match="host_key_policy"):
+        check_policy("yes")
+
+
+def test_lookup_does_not_scan_plain_lines(tmp_path, keys):
+    lines = [line_of(f"host{index}.example", keys["b"]) for index in range(10_000)]
+    hosts = known(tmp_path, *lines, line_of("target.example", keys["a"]))
+    assert hosts.lines == 10_001
+    assert hosts.lines_for("target.example")[0].line == 10_001
+    assert len(hosts._by_name) == 10_001 and not hosts._wild and not hosts._hashed
+
+
+def test_add_writes_lines_ssh_keygen_finds(tmp_path, keys):
+    path = tmp_path / "sub" / "known_hosts"
+    hosts = KnownHosts([str(path)])
+    path.parent.mkdir()
+    path.write_text(line_of("old", keys["b"]).rstrip("\n"))  # no final newline
+    hosts.add("127.0.0.9", 2222, blob_of(keys["a"]))
+    hosts.add("127.0.0.9", 2222, blob_of(keys["a"]))  # already added: not written again
+    assert hosts.check("127.0.0.9", 2222, blob_of(keys["a"])).status == KNOWN
+    found = subprocess.run(["ssh-keygen", "-F", "[127.0.0.9]:2222", "-f", str(path)],
+                           capture_output=True, text=True)
+    assert found.returncode == 0 and "ssh-ed25519" in found.stdout
+    assert len(path.read_text().splitlines()) == 2
+    assert KnownHosts([str(path)]).lines == 2
+
+
+def _add_many(path: str, start: int, blob: bytes) -> None:
+    hosts = KnownHosts([path])
+    for index in range(start, start + 250):
+        hosts.add(f"10.0.{index // 250}.{index % 250}", 2222, blob)
+
+
+def test_concurrent_writers_in_several_processes_give_whole_lines(tmp_path, keys):
+    path = str(tmp_path / "known_hosts")
+    blob = blob_of(keys["r"])
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_add_many, args=(path, start, blob))
+               for start in (0, 250)]
+    for worker in workers:
+        worker.start()
+    _add_many(path, 500, blob)
+    for worker in workers:
+        worker.join(60)
+    lines = Path(path).read_text().splitlines()
+    assert len(lines) == 750 and len(set(lines)) == 750
+    reread = KnownHosts([path])
+    assert reread.lines == 750 and reread.skipped == 0
