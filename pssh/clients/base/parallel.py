@@ -19,14 +19,16 @@ import logging
 # Imported here, recording a host's failure opens no file.
 import pickle  # noqa: F401
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import fields
+from functools import partial
 from typing import Any
 
 import gevent
 from gevent import Greenlet, GreenletExit
 from gevent.event import AsyncResult
 from gevent.pool import Pool
+from gevent.queue import Queue
 
 from ..._commands import format_host_command
 from ..._deadline import check_timeout, deadline_after
@@ -501,6 +503,58 @@ class BaseParallelSSHClient:
                           f"{len(output)} commands still running", timeout=timeout,
                           finished_output=finished, unfinished_output=unfinished)
 
+    def iter_completed(self, output: list[HostOutput] | None = None,
+                       timeout: float | None = None, consume_output: bool = False,
+                       ) -> Iterator[HostOutput]:
+        """Yield each output as soon as its command has ended (or its host failed), in
+        the order they end; ``output`` itself keeps host order.
+
+        Every host's output is read meanwhile, as :meth:`join` does, so no command waits
+        on a full channel; an output yielded has its ``exit_code`` (or ``exception``) set
+        and its lines kept for reading, unless ``consume_output`` dropped them.
+        Stopping the iteration early stops the reading; the commands run on.
+
+        .. code-block:: python
+
+            for host_out in client.iter_completed(client.run_command('deploy')):
+                print(host_out.host, host_out.exit_code)
+
+        :param output: outputs to wait on; defaults to the last ``run_command``'s.
+        :param timeout: seconds for all of them together; ``None`` for no limit.
+        :raises Timeout: ``timeout`` passed; ``finished_output`` lists the outputs
+            yielded, ``unfinished_output`` the others.
+        :raises BufferFullError: as for :meth:`join`, at once.
+        """
+        check_timeout(timeout, "iter_completed timeout")
+        output = self._last_output if output is None else output
+        _check_items(output, HostOutput, "iter_completed's output",
+                     "the list run_command returned")
+        if not output:
+            return
+        deadline = deadline_after(timeout)
+        ended: Queue[tuple[HostOutput, Greenlet]] = Queue()
+        waiting = []
+        for host_out in output:
+            greenlet = gevent.spawn(_wait_one, host_out, deadline, consume_output)
+            greenlet.link(partial(_put_ended, ended, host_out))
+            waiting.append(greenlet)
+        finished: list[HostOutput] = []
+        try:
+            while len(finished) < len(output):
+                host_out, greenlet = ended.get()
+                if isinstance(greenlet.value, BufferFullError):
+                    raise greenlet.value
+                if not greenlet.value:
+                    unfinished = [each for each in output if each not in finished]
+                    raise Timeout(f"iter_completed timed out after {timeout}s with "
+                                  f"{len(unfinished)} of {len(output)} commands still "
+                                  f"running", timeout=timeout, finished_output=finished,
+                                  unfinished_output=unfinished)
+                finished.append(host_out)
+                yield host_out
+        finally:
+            gevent.killall(waiting, block=False)
+
 
 class HostResult(AsyncResult):  # type: ignore[misc]
     """The outcome of one host's work, waitable like the greenlet that does it.
@@ -547,6 +601,11 @@ def spawn_with_result(pool: Pool, func: Any, *args: Any) -> HostResult:
 def _run_in_shell(shell: InteractiveShell, commands: list[str]) -> None:
     for command in commands:
         shell.run(command)
+
+
+def _put_ended(ended: Queue[tuple[HostOutput, Greenlet]], host_out: HostOutput,
+               greenlet: Greenlet) -> None:
+    ended.put((host_out, greenlet))
 
 
 def _wait_one(host_out: HostOutput, deadline: float | None,
