@@ -7,6 +7,7 @@ import codecs
 import os
 from typing import Any
 
+from ._secrets import describe_key, is_key_text, masked
 from .exceptions import PKeyFileError
 
 __all__ = ["check_port", "check_pkey", "check_hosts", "check_count", "check_buffer_limit",
@@ -62,9 +63,13 @@ def check_pkey(pkey: str | bytes | os.PathLike[str] | None,
         return pkey
     if not isinstance(pkey, (str, os.PathLike)):
         raise TypeError(f"pkey{' for host ' + repr(host) if host else ''} must be a key "
-                        f"file's path or the key's bytes, not {type(pkey).__name__} {pkey!r}")
+                        f"file's path or the key's bytes, not {describe_key(pkey)}")
     path = os.path.expanduser(os.fspath(pkey))
     where = f" for host {host!r}" if host else ""
+    if is_key_text(path) and not os.path.isfile(path):
+        raise PKeyFileError(f"The private key{where} was given as text, which is taken for "
+                            f"a file's path: give the key file's path, or its contents as "
+                            f"bytes", host=host)
     if not os.path.isfile(path):
         raise PKeyFileError(f"Private key file {path!r}{where} does not exist; pass the path "
                             f"of an existing key file or the key's bytes", host=host)
@@ -122,7 +127,7 @@ def check_text(value: Any, name: str, host: str | None = None) -> str | None:
     if value is not None and not isinstance(value, str):
         where = f" for host {host!r}" if host else ""
         raise TypeError(f"{name}{where} must be a string or None, not "
-                        f"{type(value).__name__} {value!r}")
+                        f"{type(value).__name__} {masked(name, value)}")
     return value
 
 

@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass, fields
 from typing import Any
 
+from ._secrets import masked
+
 __all__ = ["HostConfig"]
 
 _STRINGS = ("user", "password", "alias", "proxy_host", "proxy_user", "proxy_password",
@@ -72,6 +74,13 @@ class HostConfig:
             _check(self, name, lambda value: isinstance(value, (str, bytes, os.PathLike)),
                    "a key file path or the key's bytes")
 
+    def __repr__(self) -> str:
+        # Replaces the dataclass's repr, which printed passwords and key bytes: only the
+        # fields that are set, secrets masked (see pssh._secrets).
+        shown = ", ".join(f"{name}={masked(name, value)}"
+                          for name, value in self.overrides().items())
+        return f"{type(self).__name__}({shown})"
+
     def overrides(self) -> dict[str, Any]:
         """The fields that were set, by name."""
         return {f.name: getattr(self, f.name) for f in fields(self)
@@ -82,7 +91,7 @@ def _check(config: HostConfig, name: str, valid: Any, expected: str) -> None:
     value = getattr(config, name)
     if value is not None and not valid(value):
         raise ValueError(f"HostConfig {name} must be {expected} (or None for the client's "
-                         f"value), not {value!r}")
+                         f"value), not {type(value).__name__} {masked(name, value)}")
 
 
 def _is_count(value: Any) -> bool:

@@ -127,7 +127,9 @@ class PollMixIn:
             return waiter.call(partial(func, *args, **kwargs),
                                deadline=deadline_after(self.timeout))
         except DeadlineExceeded:
-            raise Timeout(f"calling {getattr(func, '__name__', func)} timed out") from None
+            # The name only: a partial's repr would show its arguments, a password perhaps.
+            name = getattr(func, "__name__", type(func).__name__)
+            raise Timeout(f"calling {name} timed out") from None
 
     def eagain_write(self, write_func: Callable[[bytes], tuple[int, int]], data: bytes,
                      ) -> None:
