@@ -24,11 +24,16 @@ from typing import Any, TypeVar
 
 from gevent.hub import get_hub
 
-__all__ = ["CHUNK_SIZE", "BackgroundCall", "LocalDownload", "check_local_source",
+__all__ = ["CHUNK_SIZE", "Progress", "BackgroundCall", "LocalDownload", "check_local_source",
            "local_target", "local_tree", "off_hub", "read_chunks"]
 
 CHUNK_SIZE = 1024 * 1024
 """Bytes read from or written to a local file at a time."""
+
+Progress = Callable[[str, str, int, int], None]
+"""A copy's progress callback: ``progress(host, remote_path, bytes_done, bytes_total)``,
+called when a file's copy starts (``bytes_done`` 0) and after each chunk. It runs in the
+copying greenlet: it must not block."""
 
 T = TypeVar("T")
 

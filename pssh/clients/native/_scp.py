@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from ..._deadline import deadline_after
 from ...exceptions import SCPError, SessionError
 from ..base._seams import where
-from ._local_files import CHUNK_SIZE, LocalDownload, off_hub, read_chunks
+from ._local_files import CHUNK_SIZE, LocalDownload, Progress, off_hub, read_chunks
 from ._seams import NativeClient
 from ._sftp import unless_eagain
 
@@ -35,7 +35,8 @@ _REPLY_LIMIT = 64 * 1024
 """The most of the remote scp's reply kept for an error message."""
 
 
-def scp_send_file(client: NativeClient, local_path: str, remote_path: str) -> None:
+def scp_send_file(client: NativeClient, local_path: str, remote_path: str,
+                  progress: Progress | None = None) -> None:
     """Upload one local file to ``remote_path`` with SCP, keeping its mode and times.
 
     :raises SCPError: the remote scp refused the file or failed writing it.
@@ -49,10 +50,12 @@ def scp_send_file(client: NativeClient, local_path: str, remote_path: str) -> No
                     int(info.st_atime), hint=hint)
     try:
         sent = 0
+        _report(progress, client, remote_path, sent, info.st_size)
         for chunk in read_chunks(local_path):
             chunk = chunk[:info.st_size - sent]
             _write(client, what, channel, chunk)
             sent += len(chunk)
+            _report(progress, client, remote_path, sent, info.st_size)
             if sent == info.st_size:
                 break
         if sent < info.st_size:
@@ -83,7 +86,8 @@ def _read_reply(client: NativeClient, channel: Any, what: str) -> bytes:
         reply = (reply + data)[:_REPLY_LIMIT]
 
 
-def scp_recv_file(client: NativeClient, remote_path: str, local_path: str) -> None:
+def scp_recv_file(client: NativeClient, remote_path: str, local_path: str,
+                  progress: Progress | None = None) -> None:
     """Download one remote file with SCP; the local copy appears only once complete.
 
     Its mode is the remote file's, less the local umask.
@@ -97,6 +101,7 @@ def scp_recv_file(client: NativeClient, remote_path: str, local_path: str) -> No
     try:
         with LocalDownload(local_path) as local_file:
             left = info.st_size
+            _report(progress, client, remote_path, 0, info.st_size)
             while left > 0:
                 size, data = _call(client, what, read, min(CHUNK_SIZE, left))
                 if size == 0:
@@ -104,9 +109,16 @@ def scp_recv_file(client: NativeClient, remote_path: str, local_path: str) -> No
                                    host=client.host, port=client.port)
                 local_file.write(data)
                 left -= len(data)
+                _report(progress, client, remote_path, info.st_size - left, info.st_size)
             local_file.commit(info.st_mode)
     finally:
         client.close_quietly(channel)
+
+
+def _report(progress: Progress | None, client: NativeClient, path: str, done: int,
+            total: int) -> None:
+    if progress is not None:
+        progress(client.host, path, done, total)
 
 
 def _encoded(path: str) -> bytes:

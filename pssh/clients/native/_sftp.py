@@ -31,7 +31,14 @@ from ssh2.utils import handle_error_codes
 from ..._deadline import deadline_after
 from ...exceptions import SessionError, SFTPIOError, SSHError
 from ..base._seams import where
-from ._local_files import CHUNK_SIZE, LocalDownload, local_tree, off_hub, read_chunks
+from ._local_files import (
+    CHUNK_SIZE,
+    LocalDownload,
+    Progress,
+    local_tree,
+    off_hub,
+    read_chunks,
+)
 from ._seams import NativeClient
 from ._wait import EAGAIN
 
@@ -82,10 +89,16 @@ class RemoteFiles:
     remote account's home directory.
     """
 
-    def __init__(self, client: NativeClient, sftp: Any, encoding: str = "utf-8") -> None:
+    def __init__(self, client: NativeClient, sftp: Any, encoding: str = "utf-8",
+                 progress: Progress | None = None) -> None:
         self.client = client
         self.sftp = sftp
         self.encoding = encoding
+        self.progress = progress
+
+    def _report(self, path: str, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(self.client.host, path, done, total)
 
     # -- single calls, with SFTP's reasons in the errors -----------------------------------
 
@@ -175,12 +188,17 @@ class RemoteFiles:
 
     def put(self, local_path: str, remote_path: str) -> None:
         """Upload one file, creating missing remote parents; the local mode is kept."""
-        mode = stat.S_IMODE(off_hub(os.stat, local_path).st_mode)
+        info = off_hub(os.stat, local_path)
+        mode = stat.S_IMODE(info.st_mode)
         handle = self._open_for_write(remote_path, mode)
         with self._closing(handle, remote_path):
             self._keep_mode(handle, remote_path, mode)
+            done = 0
+            self._report(remote_path, done, info.st_size)
             for chunk in read_chunks(local_path):
                 self._write(handle, chunk, remote_path)
+                done += len(chunk)
+                self._report(remote_path, done, info.st_size)
 
     def _keep_mode(self, handle: Any, path: str, mode: int) -> None:
         """Give a regular remote file exactly ``mode``, whatever the remote umask did;
@@ -227,6 +245,8 @@ class RemoteFiles:
                 raise ValueError(f"{remote_path!r} on {where(self.client)} is a directory: "
                                  f"pass recurse=True to copy it")
             read = unless_eagain(handle.read)
+            done, total = 0, attrs.filesize
+            self._report(remote_path, done, total)
             with LocalDownload(local_path) as local_file:
                 while True:
                     size, data = self._call(read, CHUNK_SIZE, action="reading",
@@ -234,6 +254,8 @@ class RemoteFiles:
                     if size == 0:
                         break
                     local_file.write(data)
+                    done += size
+                    self._report(remote_path, done, max(total, done))
                 local_file.commit(attrs.permissions)
 
     @contextmanager

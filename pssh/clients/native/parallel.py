@@ -14,7 +14,7 @@ from ...config import HostConfig
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
 from ...exceptions import HostArgumentError
 from ..base.parallel import BaseParallelSSHClient, HostResult, spawn_with_result
-from ._local_files import check_local_source, local_target
+from ._local_files import Progress, check_local_source, local_target
 from ._proxy import Bastion, bastion_chain, parse_jump_chain
 from .single import PROXY_SETTINGS, SSHClient, connect_hop
 from .tunnel import PortForwards, check_target
@@ -132,7 +132,8 @@ class ParallelSSHClient(BaseParallelSSHClient):
     # -- file copies --------------------------------------------------------------------
 
     def copy_file(self, local_file: str, remote_file: str, recurse: bool = False,
-                  copy_args: Any = None) -> list[HostResult]:
+                  copy_args: Any = None, *, progress: Progress | None = None,
+                  ) -> list[HostResult]:
         """Upload ``local_file`` to ``remote_file`` on every host with SFTP.
 
         Returns at once with one :class:`~pssh.clients.base.parallel.HostResult` per
@@ -148,16 +149,20 @@ class ParallelSSHClient(BaseParallelSSHClient):
         :param copy_args: one entry per host filling ``%`` placeholders in the paths
             (a tuple for positional ones, a dict for named ones); a path without
             placeholders is used as it is.
+        :param progress: called as ``progress(host, remote_path, bytes_done,
+            bytes_total)`` when each file starts and after each chunk, for every host;
+            it runs in the copying greenlet and must not block.
         :raises HostArgumentError: ``copy_args`` is shorter than the host list, or an
             entry does not fit a path.
         """
         paths = self._copy_paths(local_file, remote_file, copy_args)
         self._check_local_sources(paths, recurse)
-        return self._spawn_copies("copy_file", paths, recurse=recurse)
+        return self._spawn_copies("copy_file", paths, recurse=recurse, progress=progress)
 
     def copy_remote_file(self, remote_file: str, local_file: str, recurse: bool = False,
                          suffix_separator: str = "_", copy_args: Any = None,
-                         encoding: str = "utf-8") -> list[HostResult]:
+                         encoding: str = "utf-8", *, progress: Progress | None = None,
+                         ) -> list[HostResult]:
         """Download ``remote_file`` from every host with SFTP.
 
         Each host's copy goes to ``<local_file><suffix_separator><host>`` (or to the
@@ -168,11 +173,12 @@ class ParallelSSHClient(BaseParallelSSHClient):
         """
         check_encoding(encoding)
         paths = self._copy_paths(remote_file, local_file, copy_args, suffix_separator)
-        return self._spawn_copies("copy_remote_file", paths, recurse=recurse,
+        return self._spawn_copies("copy_remote_file", paths, recurse=recurse, progress=progress,
                                   encoding=encoding)
 
     def scp_send(self, local_file: str, remote_file: str, recurse: bool = False,
-                 copy_args: Any = None) -> list[HostResult]:
+                 copy_args: Any = None, *, progress: Progress | None = None,
+                 ) -> list[HostResult]:
         """Upload ``local_file`` to ``remote_file`` on every host with SCP, keeping mode
         and times. Returns one :class:`~pssh.clients.base.parallel.HostResult` per host,
         as :meth:`copy_file` does. See
@@ -181,10 +187,11 @@ class ParallelSSHClient(BaseParallelSSHClient):
         local_file, remote_file = _scp_templates(local_file, remote_file, copy_args)
         paths = self._copy_paths(local_file, remote_file, copy_args)
         self._check_local_sources(paths, recurse)
-        return self._spawn_copies("scp_send", paths, recurse=recurse)
+        return self._spawn_copies("scp_send", paths, recurse=recurse, progress=progress)
 
     def scp_recv(self, remote_file: str, local_file: str, recurse: bool = False,
-                 copy_args: Any = None, suffix_separator: str = "_") -> list[HostResult]:
+                 copy_args: Any = None, suffix_separator: str = "_", *,
+                 progress: Progress | None = None) -> list[HostResult]:
         """Download ``remote_file`` from every host with SCP, to
         ``<local_file><suffix_separator><host>`` (or the paths ``copy_args`` gives).
         Returns one :class:`~pssh.clients.base.parallel.HostResult` per host, as
@@ -192,7 +199,7 @@ class ParallelSSHClient(BaseParallelSSHClient):
         """
         local_file, remote_file = _scp_templates(local_file, remote_file, copy_args)
         paths = self._copy_paths(remote_file, local_file, copy_args, suffix_separator)
-        return self._spawn_copies("scp_recv", paths, recurse=recurse)
+        return self._spawn_copies("scp_recv", paths, recurse=recurse, progress=progress)
 
     def _copy_paths(self, source: str, destination: str, copy_args: Any,
                     suffix_separator: str | None = None) -> list[tuple[str, str]]:

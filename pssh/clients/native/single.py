@@ -39,7 +39,7 @@ from ...exceptions import ProxyError, SessionError, SFTPError, SSHError, Timeout
 from ..base._tcp import SocketHandle
 from ..base.single import CONNECTION_LOST, SESSION_FAILED, BaseSSHClient, PollMixIn
 from ._channel import ChannelReader, Stdin
-from ._local_files import check_local_source, local_target
+from ._local_files import Progress, check_local_source, local_target
 from ._proxy import Bastion, Hop, bastion_chain, parse_jump_chain
 from ._scp import scp_recv_file, scp_send_file
 from ._sftp import RemoteFiles
@@ -350,8 +350,10 @@ class SSHClient(BaseSSHClient):
 
     _make_sftp = make_sftp  # parallel-ssh's name
 
-    def _remote_files(self, sftp: Any, encoding: str = "utf-8") -> RemoteFiles:
-        return RemoteFiles(self, sftp if sftp is not None else self.make_sftp(), encoding)
+    def _remote_files(self, sftp: Any, encoding: str = "utf-8",
+                      progress: Progress | None = None) -> RemoteFiles:
+        return RemoteFiles(self, sftp if sftp is not None else self.make_sftp(), encoding,
+                           progress)
 
     def mkdir(self, sftp: Any, directory: str) -> None:
         """Create the remote ``directory`` and any missing parents."""
@@ -366,7 +368,7 @@ class SSHClient(BaseSSHClient):
         self._remote_files(sftp).get(remote_file, local_file)
 
     def copy_file(self, local_file: str, remote_file: str, recurse: bool = False,
-                  sftp: Any = None) -> None:
+                  sftp: Any = None, *, progress: Progress | None = None) -> None:
         """Upload ``local_file`` to ``remote_file`` with SFTP.
 
         Missing remote parent directories are created, and the file's permission bits
@@ -375,19 +377,22 @@ class SSHClient(BaseSSHClient):
         :param recurse: copy a directory and everything under it, empty directories
             included.
         :param sftp: an SFTP session from :meth:`make_sftp` to reuse.
+        :param progress: called as ``progress(host, remote_path, bytes_done,
+            bytes_total)`` when each file starts and after each chunk.
         :raises ValueError: ``local_file`` is a directory and ``recurse`` is not set.
         :raises FileNotFoundError: ``local_file`` does not exist.
         :raises SFTPIOError: a remote operation failed; the message says which and why.
         """
         info = check_local_source(local_file, recurse, self.host)
-        files = self._remote_files(sftp)
+        files = self._remote_files(sftp, progress=progress)
         if stat.S_ISDIR(info.st_mode):
             files.upload_tree(local_file, remote_file, files.put)
         else:
             files.put(local_file, _remote_target(remote_file, local_file))
 
     def copy_remote_file(self, remote_file: str, local_file: str, recurse: bool = False,
-                         sftp: Any = None, encoding: str = "utf-8") -> None:
+                         sftp: Any = None, encoding: str = "utf-8", *,
+                         progress: Progress | None = None) -> None:
         """Download ``remote_file`` to ``local_file`` with SFTP.
 
         Missing local parent directories are created. The file appears under its name
@@ -396,17 +401,18 @@ class SSHClient(BaseSSHClient):
         :param recurse: copy a directory and everything under it, empty directories
             included.
         :param encoding: how remote file names are encoded.
+        :param progress: as for :meth:`copy_file`.
         :raises ValueError: ``remote_file`` is a directory and ``recurse`` is not set.
         :raises SFTPIOError: a remote operation failed; the message says which and why.
         """
-        files = self._remote_files(sftp, encoding)
+        files = self._remote_files(sftp, encoding, progress)
         if recurse and files.is_dir(remote_file):
             files.download_tree(remote_file, local_file, files.get)
         else:
             files.get(remote_file, local_target(local_file, remote_file))
 
     def scp_send(self, local_file: str, remote_file: str, recurse: bool = False,
-                 sftp: Any = None) -> None:
+                 sftp: Any = None, *, progress: Progress | None = None) -> None:
         """Upload ``local_file`` to ``remote_file`` with SCP, keeping mode and times.
 
         A ``remote_file`` ending in ``/`` gets the local file's name. SCP does not
@@ -416,34 +422,39 @@ class SSHClient(BaseSSHClient):
 
         :raises ValueError: ``local_file`` is a directory and ``recurse`` is not set.
         :raises FileNotFoundError: ``local_file`` does not exist.
+        :param progress: as for :meth:`copy_file`.
         :raises SCPError: the remote scp refused the file or failed to write it.
         """
         info = check_local_source(local_file, recurse, self.host)
         if stat.S_ISDIR(info.st_mode):
             self._remote_files(sftp).upload_tree(local_file, remote_file,
-                                                 partial(scp_send_file, self))
+                                                 partial(scp_send_file, self,
+                                                         progress=progress))
         else:
             target = _remote_target(remote_file, local_file)
             if recurse and posixpath.dirname(target):
                 self._remote_files(sftp).makedirs(posixpath.dirname(target))
-            scp_send_file(self, local_file, target)
+            scp_send_file(self, local_file, target, progress)
 
     def scp_recv(self, remote_file: str, local_file: str, recurse: bool = False,
-                 sftp: Any = None, encoding: str = "utf-8") -> None:
+                 sftp: Any = None, encoding: str = "utf-8", *,
+                 progress: Progress | None = None) -> None:
         """Download ``remote_file`` to ``local_file`` with SCP.
 
         Missing local parent directories are created, and the file appears only once
         complete. With ``recurse``, a remote directory is listed over SFTP and each
         file fetched with SCP.
 
+        :param progress: as for :meth:`copy_file`.
         :raises SCPError: the remote scp could not send the file.
         """
         if recurse:
             files = self._remote_files(sftp, encoding)
             if files.is_dir(remote_file):
-                files.download_tree(remote_file, local_file, partial(scp_recv_file, self))
+                files.download_tree(remote_file, local_file,
+                                    partial(scp_recv_file, self, progress=progress))
                 return
-        scp_recv_file(self, remote_file, local_target(local_file, remote_file))
+        scp_recv_file(self, remote_file, local_target(local_file, remote_file), progress)
 
 
 class KeepAlive(PollMixIn):
