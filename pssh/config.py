@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, fields
 from typing import Any
 
+from ._known_hosts import POLICIES
 from ._secrets import masked
 
 __all__ = ["HostConfig"]
@@ -57,6 +58,10 @@ class HostConfig:
     forward_ssh_agent: bool | None = None
     compress: bool | None = None
     keyboard_interactive: bool | None = None
+    # Host key checking (see doc/security.rst): known_hosts files (a path or a list),
+    # and the policy; host_key_policy='off' turns checking off for this host.
+    known_hosts: str | list[str] | None = None
+    host_key_policy: str | None = None
 
     def __post_init__(self) -> None:
         for name in _STRINGS:
@@ -73,6 +78,9 @@ class HostConfig:
         for name in _KEYS:
             _check(self, name, lambda value: isinstance(value, (str, bytes, os.PathLike)),
                    "a key file path or the key's bytes")
+        _check(self, "known_hosts", _is_paths, "a known_hosts file path or a list of them")
+        _check(self, "host_key_policy", lambda value: value in POLICIES,
+               f"one of {', '.join(POLICIES)}")
 
     def __repr__(self) -> str:
         # Replaces the dataclass's repr, which printed passwords and key bytes: only the
@@ -92,6 +100,13 @@ def _check(config: HostConfig, name: str, valid: Any, expected: str) -> None:
     if value is not None and not valid(value):
         raise ValueError(f"HostConfig {name} must be {expected} (or None for the client's "
                          f"value), not {type(value).__name__} {masked(name, value)}")
+
+
+def _is_paths(value: Any) -> bool:
+    if isinstance(value, (str, os.PathLike)):
+        return True
+    return isinstance(value, (list, tuple)) and all(
+        isinstance(path, (str, os.PathLike)) for path in value)
 
 
 def _is_count(value: Any) -> bool:

@@ -6,6 +6,7 @@ classes are grouped by what a caller can do about them:
 
 - cannot connect: :class:`ConnectionError` (:class:`UnknownHostError`,
   :class:`NoIPv6AddressFoundError`, :class:`ProxyError` are kinds of it);
+- the server's host key was refused: :class:`HostKeyError` (never retried);
 - cannot authenticate: :class:`AuthenticationError` (:class:`PKeyFileError` is one kind);
 - ran out of time: :class:`Timeout`;
 - unread output filled its buffer while waiting for a command to end:
@@ -51,7 +52,7 @@ from typing import Any
 
 __all__ = [
     "SSHError", "ConnectionError", "RefusedConnectionError", "UnknownHostError",
-    "NoIPv6AddressFoundError", "ProxyError",
+    "NoIPv6AddressFoundError", "ProxyError", "HostKeyError",
     "AuthenticationError", "PKeyFileError", "Timeout", "BufferFullError", "SessionError",
     "ShellError",
     "SFTPError", "SFTPIOError", "SCPError", "HostArgumentError", "HostArgumentKeyError",
@@ -143,6 +144,34 @@ class NoIPv6AddressFoundError(ConnectionError):
 
 class ProxyError(ConnectionError):
     """The connection through the proxy (bastion) host failed."""
+
+
+class HostKeyError(SSHError):
+    """The server's host key was refused (see :doc:`/security`): it differs from the one
+    a known_hosts file lists for the host, a ``@revoked`` line lists it, or the host is
+    not listed and ``host_key_policy`` is ``'strict'``. Nothing was sent to the server
+    yet: no credential, no command. Not retried.
+
+    ``reason`` is ``'changed'``, ``'revoked'`` or ``'unknown'``; ``key_type`` and
+    ``fingerprint`` describe the key the server offered (``SHA256:...`` as OpenSSH prints
+    it); ``expected_key_type``, ``expected_fingerprint``, ``known_hosts_file`` and
+    ``known_hosts_line`` the line that disagrees (``None`` for an unknown host).
+    """
+
+    def __init__(self, message: str, *args: Any, host: str | None = None,
+                 port: int | None = None, reason: str | None = None,
+                 key_type: str | None = None, fingerprint: str | None = None,
+                 expected_key_type: str | None = None,
+                 expected_fingerprint: str | None = None,
+                 known_hosts_file: str | None = None,
+                 known_hosts_line: int | None = None) -> None:
+        self.key_type = key_type
+        self.fingerprint = fingerprint
+        self.expected_key_type = expected_key_type
+        self.expected_fingerprint = expected_fingerprint
+        self.known_hosts_file = known_hosts_file
+        self.known_hosts_line = known_hosts_line
+        super().__init__(message, *args, host=host, port=port, reason=reason)
 
 
 class AuthenticationError(SSHError):

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import NATIVE_ONLY, assert_names_host, keygen
 
 from pssh._known_hosts import (
     CHANGED,
@@ -24,6 +25,9 @@ from pssh._known_hosts import (
     host_key_name,
 )
 from pssh._ssh_certs import fingerprint, parse_certificate, verify_signature
+from pssh.config import HostConfig
+from pssh.exceptions import HostKeyError, SSHError
+from pssh.testing import LocalSSHD
 
 # --- helpers -------------------------------------------------------------------------------
 
@@ -42,8 +46,6 @@ def line_of(patterns: str, public_key_file: str | Path, marker: str = "") -> str
 def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Two ed25519 keys, an RSA key, an ed25519 CA and an RSA CA, each with a host
     certificate for "good.example" and "*.wild.example"."""
-    from conftest import keygen
-
     folder = tmp_path_factory.mktemp("keys")
     made = {name: Path(keygen(folder / name, kind)) for name, kind in
             [("a", "ed25519"), ("b", "ed25519"), ("r", "rsa"), ("ca", "ed25519"),
@@ -222,3 +224,234 @@ def test_concurrent_writers_in_several_processes_give_whole_lines(tmp_path, keys
     assert len(lines) == 750 and len(set(lines)) == 750
     reread = KnownHosts([path])
     assert reread.lines == 750 and reread.skipped == 0
+
+
+# --- both engines against the real sshd -----------------------------------------------------
+
+
+def server_line(sshd, host: str, key: str = "host_ed25519", marker: str = "") -> str:
+    """A known_hosts line for ``host`` on the test sshd's port with one of its keys."""
+    return line_of(f"[{host}]:{sshd.port}", os.path.join(sshd.workdir, key + ".pub"), marker)
+
+
+def connect(engine, host, client_kwargs, **settings):
+    client = engine.SSHClient(host, **client_kwargs, **settings)
+    output = client.run_command("echo ok")
+    assert list(output.stdout) == ["ok"]
+    client.disconnect()
+
+
+def test_unknown_host_under_each_policy(engine, hosts, client_kwargs, tmp_path, caplog):
+    path = tmp_path / "known_hosts"
+    for policy in ("accept-unknown", "warn", "off"):
+        caplog.clear()
+        connect(engine, hosts[0], client_kwargs, known_hosts=str(path),
+                host_key_policy=policy)
+        warned = [r for r in caplog.records if r.levelname == "WARNING"
+                  and "not in known_hosts" in r.getMessage()]
+        assert bool(warned) == (policy == "warn")
+    assert not path.exists()
+    with pytest.raises(HostKeyError) as refused:
+        connect(engine, hosts[0], client_kwargs, known_hosts=str(path),
+                host_key_policy="strict")
+    assert refused.value.reason == "unknown" and refused.value.fingerprint.startswith("SHA256:")
+    assert_names_host(refused.value, hosts[0], client_kwargs["port"])
+    assert not path.exists()
+
+
+def test_changed_key_refused_by_default_and_strict_accepted_when_off(
+        engine, sshd, hosts, client_kwargs, tmp_path, keys, caplog):
+    path = tmp_path / "known_hosts"
+    path.write_text("# mine\n" + line_of(f"[{hosts[0]}]:{sshd.port}", keys["b"]))
+    for policy in ("accept-unknown", "strict", "accept-new", "warn"):
+        caplog.clear()
+        with pytest.raises(HostKeyError) as refused:
+            connect(engine, hosts[0], {**client_kwargs, "num_retries": 2},
+                    known_hosts=str(path), host_key_policy=policy)
+        error = refused.value
+        assert error.reason == "changed"
+        assert (error.known_hosts_file, error.known_hosts_line) == (str(path), 2)
+        assert error.expected_fingerprint == fingerprint(blob_of(keys["b"]))
+        assert error.fingerprint == fingerprint(blob_of(f"{sshd.workdir}/host_ed25519.pub"))
+        assert error.expected_fingerprint in str(error) and error.fingerprint in str(error)
+        assert f"{path} line 2" in str(error)
+        assert not [r for r in caplog.records if "retry" in r.getMessage()]
+    connect(engine, hosts[0], client_kwargs, known_hosts=str(path), host_key_policy="off")
+    connect(engine, hosts[0], client_kwargs, known_hosts=None)
+
+
+def test_second_server_with_another_key_on_the_same_address_is_refused(
+        engine, hosts, client_kwargs, tmp_path):
+    path = tmp_path / "known_hosts"
+    with LocalSSHD(first_address=240) as first:
+        kwargs = {**client_kwargs, **first.client_kwargs()}
+        connect(engine, first.hosts[0], kwargs, known_hosts=str(path),
+                host_key_policy="accept-new")
+        port = first.port
+    with LocalSSHD(first_address=240, port=port) as rotated:  # new keys, same address
+        with pytest.raises(HostKeyError, match="line 1"):
+            connect(engine, rotated.hosts[0], {**kwargs, **rotated.client_kwargs()},
+                    known_hosts=str(path))
+
+
+def test_key_of_another_type_on_file_is_the_one_negotiated(engine, sshd, hosts,
+                                                           client_kwargs, tmp_path):
+    path = tmp_path / "known_hosts"
+    path.write_text(server_line(sshd, hosts[0], "host_rsa"))
+    connect(engine, hosts[0], client_kwargs, known_hosts=str(path), host_key_policy="strict")
+
+
+def test_hashed_bracketed_wildcard_and_negated_entries(engine, sshd, hosts, client_kwargs,
+                                                       tmp_path):
+    hashed = tmp_path / "hashed"
+    hashed.write_text(server_line(sshd, hosts[0]))
+    subprocess.run(["ssh-keygen", "-q", "-H", "-f", str(hashed)], check=True,
+                   capture_output=True)
+    assert hosts[0] not in hashed.read_text()
+    connect(engine, hosts[0], client_kwargs, known_hosts=str(hashed),
+            host_key_policy="strict")
+    key = os.path.join(sshd.workdir, "host_ed25519.pub")
+    wild = tmp_path / "wild"
+    wild.write_text(line_of(f"[127.0.0.*]:{sshd.port},![{hosts[1]}]:{sshd.port}", key))
+    connect(engine, hosts[0], client_kwargs, known_hosts=[str(hashed), str(wild)],
+            host_key_policy="strict")
+    connect(engine, hosts[2], client_kwargs, known_hosts=str(wild), host_key_policy="strict")
+    with pytest.raises(HostKeyError, match="not in known_hosts"):
+        connect(engine, hosts[1], client_kwargs, known_hosts=str(wild),
+                host_key_policy="strict")
+
+
+def test_revoked_key_is_refused(engine, sshd, hosts, client_kwargs, tmp_path):
+    path = tmp_path / "known_hosts"
+    path.write_text(server_line(sshd, hosts[0]) +
+                    line_of("*", os.path.join(sshd.workdir, "host_ed25519.pub"), "@revoked"))
+    with pytest.raises(HostKeyError, match="@revoked") as refused:
+        connect(engine, hosts[0], client_kwargs, known_hosts=str(path))
+    assert refused.value.reason == "revoked" and refused.value.known_hosts_line == 2
+
+
+def test_accept_new_writes_lines_openssh_reads(engine, sshd, hosts, client_kwargs, tmp_path):
+    path = tmp_path / "dir" / "known_hosts"
+    connect(engine, hosts[0], client_kwargs, known_hosts=str(path),
+            host_key_policy="accept-new")
+    name = f"[{hosts[0]}]:{sshd.port}"
+    found = subprocess.run(["ssh-keygen", "-F", name, "-f", str(path)], capture_output=True,
+                           text=True)
+    assert found.returncode == 0 and name in found.stdout
+    ssh = subprocess.run(
+        ["ssh", "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={path}",
+         "-o", "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=yes",
+         "-o", "IdentitiesOnly=yes", "-F", "/dev/null", "-i", sshd.pkey,
+         "-p", str(sshd.port), f"{sshd.user}@{hosts[0]}", "echo from-openssh"],
+        capture_output=True, text=True, timeout=30)
+    assert ssh.stdout.strip() == "from-openssh", ssh.stderr
+    connect(engine, hosts[0], client_kwargs, known_hosts=str(path), host_key_policy="strict")
+    assert len(path.read_text().splitlines()) == 1
+
+
+def test_many_hosts_at_once_with_accept_new(engine, sshd, client_kwargs, tmp_path):
+    path = tmp_path / "known_hosts"
+    hosts = sshd.hosts[:60]
+    client = engine.ParallelSSHClient(hosts, **client_kwargs, known_hosts=str(path),
+                                      host_key_policy="accept-new", pool_size=60)
+    output = client.run_command("true", stop_on_errors=False)
+    client.join()
+    assert [host_out.exception for host_out in output] == [None] * len(hosts)
+    lines = path.read_text().splitlines()
+    assert sorted(line.split()[0] for line in lines) == sorted(
+        f"[{host}]:{sshd.port}" for host in hosts)
+    reread = KnownHosts([str(path)])
+    assert reread.lines == len(hosts) and reread.skipped == 0
+    client.disconnect()
+
+
+def test_refused_host_fails_alone_with_per_host_policy(engine, sshd, hosts, client_kwargs,
+                                                       tmp_path):
+    path = tmp_path / "known_hosts"
+    path.write_text(server_line(sshd, hosts[0]))
+    client = engine.ParallelSSHClient(
+        hosts[:3], **client_kwargs, known_hosts=str(path),
+        host_config=[HostConfig(), HostConfig(host_key_policy="strict"),
+                     HostConfig(host_key_policy="strict", known_hosts=str(tmp_path / "x"))])
+    files = client._client_settings(0)["known_hosts"]
+    assert client._client_settings(1)["known_hosts"] is files  # parsed once, shared
+    output = client.run_command("echo ok", stop_on_errors=False)
+    assert list(output[0].stdout) == ["ok"]
+    assert isinstance(output[1].exception, HostKeyError)
+    assert isinstance(output[2].exception, HostKeyError)
+    client.disconnect()
+
+
+@pytest.mark.parametrize("settings", [{"host_key_policy": "yes"}, {"known_hosts": 5},
+                                      {"known_hosts": None, "host_key_policy": "strict"}])
+def test_bad_settings_refused_before_connecting(engine, closed_port, client_kwargs,
+                                                settings):
+    kwargs = {**client_kwargs, "port": closed_port}
+    with pytest.raises((ValueError, TypeError)):
+        engine.ParallelSSHClient(["127.0.0.1"], **kwargs, **settings)
+    with pytest.raises((ValueError, TypeError)):
+        engine.SSHClient("127.0.0.1", **kwargs, **settings)
+    with pytest.raises(ValueError):
+        HostConfig(host_key_policy="never")
+
+
+@pytest.fixture(scope="module")
+def cert_sshd(tmp_path_factory):
+    """A LocalSSHD whose ed25519 host key has a host certificate signed by its own CA."""
+    workdir = tmp_path_factory.mktemp("cert-sshd")
+    keygen(workdir / "host_ed25519")
+    ca = keygen(workdir / "host_ca")
+    subprocess.run(["ssh-keygen", "-q", "-s", ca, "-I", "sshd", "-h", "-n", "127.0.0.245",
+                    str(workdir / "host_ed25519.pub")], check=True)
+    server = LocalSSHD(first_address=245, workdir=str(workdir), extra_config={
+        "HostCertificate": str(workdir / "host_ed25519-cert.pub")})
+    with server:
+        yield server
+
+
+def test_cert_authority_line(engine, cert_sshd, tmp_path):
+    """OpenSSH's ssh accepts the server by its certificate; neither library negotiates
+    host certificates (libssh2 fails the key exchange, libssh shows the plain key), so
+    pssh sees the plain key: a CA line alone leaves the host unknown, never accepted on
+    the CA's word without a verified certificate."""
+    host = cert_sshd.hosts[0]
+    path = tmp_path / "known_hosts"
+    path.write_text(line_of("127.0.0.*", Path(cert_sshd.workdir) / "host_ca.pub",
+                            "@cert-authority"))
+    ssh = subprocess.run(
+        ["ssh", "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={path}",
+         "-o", "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=yes",
+         "-F", "/dev/null", "-i", cert_sshd.pkey, "-p", str(cert_sshd.port),
+         f"{cert_sshd.user}@{host}", "echo cert-ok"], capture_output=True, text=True,
+        timeout=30)
+    assert ssh.stdout.strip() == "cert-ok", ssh.stderr
+    with pytest.raises(HostKeyError, match="not in known_hosts"):
+        connect(engine, host, cert_sshd.client_kwargs(), known_hosts=str(path),
+                host_key_policy="strict")
+    with path.open("a") as known_hosts:
+        known_hosts.write(server_line(cert_sshd, host))
+    connect(engine, host, cert_sshd.client_kwargs(), known_hosts=str(path),
+            host_key_policy="strict")
+
+
+@NATIVE_ONLY
+@pytest.mark.parametrize("make", ["single", "parallel"])
+def test_proxy_host_key_is_checked(engine, sshd, hosts, client_kwargs, tmp_path, keys, make):
+    path = tmp_path / "known_hosts"
+    path.write_text(server_line(sshd, hosts[0]) +
+                    line_of(f"[{hosts[1]}]:{sshd.port}", keys["b"]))
+    settings = {**client_kwargs, "proxy_host": hosts[1], "proxy_port": sshd.port,
+                "proxy_pkey": sshd.pkey, "known_hosts": str(path)}
+    with pytest.raises(SSHError) as refused:
+        if make == "single":
+            engine.SSHClient(hosts[0], **settings)
+        else:
+            engine.ParallelSSHClient([hosts[0]], **settings).run_command("true")
+    error, causes = refused.value, []
+    while error is not None:
+        causes.append(error)
+        error = error.__cause__
+    assert any(isinstance(each, HostKeyError) and each.host == hosts[1] for each in causes)
+    path.write_text(server_line(sshd, hosts[0]) + server_line(sshd, hosts[1]))
+    settings["host_key_policy"] = "strict"
+    connect(engine, hosts[0], {}, **settings)

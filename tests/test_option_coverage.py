@@ -116,12 +116,15 @@ def _client_and_host_values(sshd, engine):
     client = {"user": "client-user", "password": "client-pw", "port": 2201,
               "pkey": sshd.pkey, "num_retries": 2, "retry_delay": 0.5, "timeout": 7,
               "allow_agent": False, "identity_auth": False, "ipv6_only": True,
-              "compress": True, "keyboard_interactive": True, "keepalive_seconds": 5}
+              "compress": True, "keyboard_interactive": True, "keepalive_seconds": 5,
+              "known_hosts": "/nonexistent/known_hosts_c", "host_key_policy": "strict"}
     host = {"user": "host-user", "password": "host-pw", "port": 2202,
             "private_key": sshd.pkey_rsa, "num_retries": 0, "retry_delay": 0, "timeout": 0.5,
             "allow_agent": True, "identity_auth": True, "ipv6_only": False,
             "compress": False, "keyboard_interactive": False, "keepalive_seconds": 0,
-            "alias": "host-alias", "auth_thread_pool": False}
+            "alias": "host-alias", "auth_thread_pool": False,
+            "known_hosts": ["/nonexistent/known_hosts_h"], "host_key_policy": "off"}
+
     if engine is native:
         client.update(proxy_host="bastion-c", proxy_port=2203, proxy_user="pu-c",
                       proxy_password="pp-c", proxy_pkey=sshd.pkey)

@@ -32,6 +32,7 @@ from gevent.queue import Queue
 
 from ..._commands import format_host_command
 from ..._deadline import check_timeout, deadline_after
+from ..._known_hosts import DEFAULT_KNOWN_HOSTS, DEFAULT_POLICY, KnownHosts, KnownHostsSetting
 from ..._validate import (
     check_buffer_limit,
     check_command,
@@ -56,6 +57,7 @@ from ...exceptions import (
     Timeout,
 )
 from ...output import HostOutput
+from ._host_keys import check_host_key_settings
 from ._seams import where
 from .shell import InteractiveShell
 from .single import BaseSSHClient, warn_agent_forwarding_ignored
@@ -109,7 +111,9 @@ class BaseParallelSSHClient:
                  gssapi_client_identity: str | None = None,
                  gssapi_delegate_credentials: bool = False, forward_ssh_agent: bool = False,
                  compress: bool = False, keyboard_interactive: bool = False,
-                 _auth_thread_pool: bool = True) -> None:
+                 _auth_thread_pool: bool = True, *,
+                 known_hosts: KnownHostsSetting = DEFAULT_KNOWN_HOSTS,
+                 host_key_policy: str = DEFAULT_POLICY) -> None:
         self.hosts = hosts
         self.user = check_text(user, "user")
         self.password = check_text(password, "password")
@@ -142,6 +146,9 @@ class BaseParallelSSHClient:
         self.compress = compress
         self.keyboard_interactive = keyboard_interactive
         self._auth_thread_pool = _auth_thread_pool
+        self.known_hosts = known_hosts
+        self.host_key_policy = host_key_policy
+        self._known_hosts_files: dict[tuple[str, ...], KnownHosts] = {}
         self.cmds: list[AsyncResult] | None = None
         self._last_output: list[HostOutput] | None = None
         self._keys: dict[str, bytes] = {}
@@ -201,7 +208,24 @@ class BaseParallelSSHClient:
             path = settings.get(name)
             if isinstance(path, str) and path in self._keys:
                 settings[name] = self._keys[path]
+        if "known_hosts" in settings:
+            settings["known_hosts"] = self._shared_known_hosts(settings, self.hosts[position])
         return settings
+
+    def _shared_known_hosts(self, settings: dict[str, Any], host: str) -> KnownHosts | None:
+        """The parsed known_hosts files of a host's ``settings``, parsed once for every
+        host and proxy of this client that names the same files; ``None`` when its
+        host key is not checked."""
+        _, paths = check_host_key_settings(settings["known_hosts"],
+                                           settings["host_key_policy"], f"host {host!r}")
+        if paths is None:
+            return None
+        if isinstance(settings["known_hosts"], KnownHosts):
+            return settings["known_hosts"]
+        found = self._known_hosts_files.get(paths)
+        if found is None:
+            found = self._known_hosts_files[paths] = KnownHosts(paths)
+        return found
 
     def _client_for(self, position: int, host: str) -> BaseSSHClient:
         key = (position, host)
@@ -255,6 +279,8 @@ class BaseParallelSSHClient:
             warn_agent_forwarding_ignored(entry.forward_ssh_agent, f"host {host!r}", library)
             settings = self._host_settings(position)
             self._read_keys(settings, host)
+            if "known_hosts" in settings:
+                self._shared_known_hosts(settings, host)
             if settings.get("keyboard_interactive") and settings.get("password") is None:
                 raise InvalidAPIUseError(
                     f"keyboard_interactive=True for host {host!r} needs the password to "

@@ -34,6 +34,7 @@ from gevent import socket
 
 from ..._commands import wrap_command
 from ..._deadline import check_timeout, deadline_after, time_left
+from ..._known_hosts import DEFAULT_KNOWN_HOSTS, DEFAULT_POLICY, KnownHostsSetting
 from ..._validate import (
     check_buffer_limit,
     check_command,
@@ -61,6 +62,7 @@ from ...exceptions import (
 )
 from ...output import HostOutput, LineBuffer
 from ._channel import Stdin
+from ._host_keys import host_key_algorithms, host_key_settings, verify_host_key
 from ._keepalive import Keepalive
 from ._seams import where
 from ._tcp import SocketHandle
@@ -162,6 +164,8 @@ class BaseSSHClient(PollMixIn):
                  identity_auth: bool = True, ipv6_only: bool = False,
                  compress: bool = False, keyboard_interactive: bool = False, *,
                  keepalive_seconds: int | None = 60, forward_ssh_agent: bool = False,
+                 known_hosts: KnownHostsSetting = DEFAULT_KNOWN_HOSTS,
+                 host_key_policy: str = DEFAULT_POLICY,
                  ) -> None:
         super().__init__(sock=None)
         if not isinstance(host, str) or not host:
@@ -196,6 +200,9 @@ class BaseSSHClient(PollMixIn):
         self.forward_ssh_agent = forward_ssh_agent
         self.proxy_host = proxy_host
         self.proxy_port = check_port(22 if proxy_port is None else proxy_port, proxy_host)
+        # Parsed here, once; a ParallelSSHClient passes the files it parsed for all hosts.
+        self.host_key_policy, self.known_hosts = host_key_settings(
+            known_hosts, host_key_policy, f"host {host!r}")
         self.sock: SocketHandle | None = None
         self.session: Any = None
         self._waiter: BaseSessionWaiter | None = None
@@ -272,6 +279,7 @@ class BaseSSHClient(PollMixIn):
             try:
                 self.sock = self._open_socket(deadline)
                 self._start_session(self.sock, deadline)
+                self._check_host_key()
                 self._authenticate(deadline)
                 return
             except _Retryable as failure:
@@ -292,6 +300,10 @@ class BaseSSHClient(PollMixIn):
     def _start_session(self, sock: SocketHandle, deadline: float | None) -> None:
         """Make the engine's session on ``sock`` and run the SSH handshake."""
         session = self._new_session(sock)
+        if self.known_hosts is not None:
+            algorithms = host_key_algorithms(self.known_hosts, self.host, self.port)
+            if algorithms:
+                self._prefer_host_key_algorithms(session, algorithms)
         self.session = session
         self._waiter = self._waiter_class(session, sock.fileno())
         try:
@@ -373,6 +385,16 @@ class BaseSSHClient(PollMixIn):
                 host=self.host, port=self.port, reason=exc.strerror or str(exc))) from exc
         raise exc
 
+    def _check_host_key(self) -> None:
+        """Check the server's host key (the handshake is done, nothing sent yet).
+
+        :raises HostKeyError: the key is refused; never retried.
+        """
+        if self.known_hosts is None:
+            return
+        _, blob = self._server_host_key()
+        verify_host_key(self.known_hosts, self.host_key_policy, self.host, self.port, blob)
+
     # -- authentication -----------------------------------------------------------------
 
     def _authenticate(self, deadline: float | None) -> None:
@@ -431,6 +453,15 @@ class BaseSSHClient(PollMixIn):
     def _handshake_call(self, session: Any) -> Callable[[], Any]:
         """The library call that runs the handshake, to be repeated until done."""
         raise NotImplementedError
+
+    def _server_host_key(self) -> tuple[str, bytes]:
+        """The host key the server proved it holds in the handshake: its type name and
+        its wire blob."""
+        raise NotImplementedError
+
+    def _prefer_host_key_algorithms(self, session: Any, algorithms: list[str]) -> None:
+        """Offer ``algorithms`` first in the key exchange of ``session`` (those the
+        library does not know are left out)."""
 
     def _auth_pkey(self, pkey: str | bytes, deadline: float | None) -> None:
         raise NotImplementedError

@@ -9,6 +9,7 @@ from functools import partial
 from typing import Any
 
 from ..._commands import format_host_command
+from ..._known_hosts import DEFAULT_KNOWN_HOSTS, DEFAULT_POLICY, KnownHostsSetting
 from ..._validate import check_encoding
 from ...config import HostConfig
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
@@ -40,6 +41,10 @@ class ParallelSSHClient(BaseParallelSSHClient):
     :param hosts: the host names, one entry per host; a host may appear more than once.
     :param pool_size: how many hosts are connected and started at once.
     :param host_config: a list of :class:`~pssh.config.HostConfig`, one per host.
+    :param known_hosts: as for ``SSHClient``; the files are read once, here, and shared
+        by every host and proxy.
+    :param host_key_policy: as for ``SSHClient``; a refused key fails that host only,
+        with a :class:`~pssh.exceptions.HostKeyError`.
     :raises NotImplementedError: a libssh-only ``HostConfig`` setting (certificates,
         GSS-API) was asked for.
     :raises TypeError: ``hosts`` is a string or not a list.
@@ -60,7 +65,9 @@ class ParallelSSHClient(BaseParallelSSHClient):
                  proxy_password: str | None = None, proxy_pkey: str | bytes | None = None,
                  forward_ssh_agent: bool = False, keepalive_seconds: int | None = 60,
                  identity_auth: bool = True, ipv6_only: bool = False,
-                 compress: bool = False, keyboard_interactive: bool = False) -> None:
+                 compress: bool = False, keyboard_interactive: bool = False, *,
+                 known_hosts: KnownHostsSetting = DEFAULT_KNOWN_HOSTS,
+                 host_key_policy: str = DEFAULT_POLICY) -> None:
         self._bastions: dict[tuple[Any, ...], Bastion] = {}
         super().__init__(hosts, user=user, password=password, port=port, pkey=pkey,
                          allow_agent=allow_agent, num_retries=num_retries, timeout=timeout,
@@ -70,7 +77,8 @@ class ParallelSSHClient(BaseParallelSSHClient):
                          proxy_user=proxy_user, proxy_password=proxy_password,
                          proxy_pkey=proxy_pkey, keepalive_seconds=keepalive_seconds,
                          forward_ssh_agent=forward_ssh_agent, compress=compress,
-                         keyboard_interactive=keyboard_interactive)
+                         keyboard_interactive=keyboard_interactive,
+                         known_hosts=known_hosts, host_key_policy=host_key_policy)
         self._check_host_settings()
 
     def _check_engine_settings(self, entry: HostConfig, settings: dict[str, Any],

@@ -29,10 +29,13 @@ from ssh2.session import (
     LIBSSH2_FLAG_COMPRESS,
     LIBSSH2_METHOD_CRYPT_CS,
     LIBSSH2_METHOD_CRYPT_SC,
+    LIBSSH2_METHOD_HOSTKEY,
     Session,
 )
 
 from ..._deadline import deadline_after, time_left
+from ..._known_hosts import DEFAULT_KNOWN_HOSTS, DEFAULT_POLICY, KnownHostsSetting
+from ..._ssh_certs import key_type_of
 from ..._validate import check_pkey
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
 from ...exceptions import ProxyError, SessionError, SFTPError, SSHError, Timeout
@@ -100,8 +103,15 @@ class SSHClient(BaseSSHClient):
     :param keyboard_interactive: send ``password`` by keyboard-interactive
         authentication (as PAM-based servers often require) instead of the password
         method.
+    :param known_hosts: OpenSSH known_hosts files the server's host key is checked
+        against (a path or a list of paths; new keys go to the first); ``None`` turns
+        checking off. See :doc:`/security`.
+    :param host_key_policy: ``'strict'``, ``'accept-new'``, ``'accept-unknown'`` (the
+        default: a host not on file is let through, a changed key refused), ``'warn'``
+        or ``'off'``. The proxies are checked the same way.
     :raises PKeyFileError: ``pkey`` names a missing or unreadable file.
     :raises ValueError: an argument is out of range (port, timeout, num_retries).
+    :raises HostKeyError: the server's host key was refused (nothing was sent to it).
     :raises SSHError: connecting failed: ``UnknownHostError``, ``ConnectionError``,
         ``Timeout``, ``AuthenticationError`` or ``SessionError``.
     """
@@ -122,6 +132,8 @@ class SSHClient(BaseSSHClient):
                  keepalive_seconds: int | None = 60, identity_auth: bool = True,
                  ipv6_only: bool = False, compress: bool = False,
                  keyboard_interactive: bool = False, *, _bastion: Bastion | None = None,
+                 known_hosts: KnownHostsSetting = DEFAULT_KNOWN_HOSTS,
+                 host_key_policy: str = DEFAULT_POLICY,
                  ) -> None:
         super().__init__(host, user=user, password=password, port=port, pkey=pkey,
                          alias=alias, num_retries=num_retries, retry_delay=retry_delay,
@@ -129,7 +141,8 @@ class SSHClient(BaseSSHClient):
                          proxy_port=proxy_port, identity_auth=identity_auth,
                          ipv6_only=ipv6_only, keyboard_interactive=keyboard_interactive,
                          keepalive_seconds=keepalive_seconds, compress=compress,
-                         forward_ssh_agent=forward_ssh_agent)
+                         forward_ssh_agent=forward_ssh_agent, known_hosts=known_hosts,
+                         host_key_policy=host_key_policy)
         self.proxy_user = proxy_user
         self.proxy_password = proxy_password
         self.proxy_pkey = check_pkey(proxy_pkey, proxy_host)
@@ -247,6 +260,16 @@ class SSHClient(BaseSSHClient):
         if self.compress:
             session.flag(LIBSSH2_FLAG_COMPRESS)
         return session
+
+    def _server_host_key(self) -> tuple[str, bytes]:
+        blob, _ = self.session.hostkey()
+        return key_type_of(blob), bytes(blob)
+
+    def _prefer_host_key_algorithms(self, session: Any, algorithms: list[str]) -> None:
+        supported = session.supported_algs(LIBSSH2_METHOD_HOSTKEY)
+        offered = [name for name in algorithms if name in supported]
+        if offered:
+            session.method_pref(LIBSSH2_METHOD_HOSTKEY, ",".join(offered))
 
     def _handshake_call(self, session: Any) -> Callable[[], Any]:
         return partial(session.handshake, self.sock)
@@ -483,7 +506,7 @@ class KeepAlive(PollMixIn):
 
 PROXY_SETTINGS = ("proxy_user", "proxy_password", "proxy_pkey", "num_retries",
                   "retry_delay", "allow_agent", "timeout", "keepalive_seconds",
-                  "identity_auth", "ipv6_only")
+                  "identity_auth", "ipv6_only", "known_hosts", "host_key_policy")
 """A target's settings that its jump hosts' clients are made with."""
 
 

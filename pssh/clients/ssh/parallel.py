@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from ..._known_hosts import DEFAULT_KNOWN_HOSTS, DEFAULT_POLICY, KnownHostsSetting
 from ..._validate import check_pkey
 from ...config import HostConfig
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
@@ -32,6 +33,10 @@ class ParallelSSHClient(WithoutCopies, BaseParallelSSHClient):
     :param host_config: a list of :class:`~pssh.config.HostConfig`, one per host. Every
         field is honoured, ``cert_file`` and the ``gssapi_*`` ones included, except that
         ``proxy_host`` raises ``NotImplementedError``.
+    :param known_hosts: as for ``SSHClient``; the files are read once, here, and shared
+        by every host.
+    :param host_key_policy: as for ``SSHClient``; a refused key fails that host only,
+        with a :class:`~pssh.exceptions.HostKeyError`.
     :raises TypeError: ``hosts`` is a string or not a list.
     :raises ValueError: a numeric argument is out of range, or a host has ``cert_file``
         without a private key.
@@ -56,7 +61,9 @@ class ParallelSSHClient(WithoutCopies, BaseParallelSSHClient):
                  keepalive_seconds: int | None = 60, keyboard_interactive: bool = False,
                  proxy_host: str | None = None, proxy_port: int | None = None,
                  proxy_user: str | None = None, proxy_password: str | None = None,
-                 proxy_pkey: str | bytes | None = None) -> None:
+                 proxy_pkey: str | bytes | None = None,
+                 known_hosts: KnownHostsSetting = DEFAULT_KNOWN_HOSTS,
+                 host_key_policy: str = DEFAULT_POLICY) -> None:
         check_no_proxy(proxy_host, "every host")
         super().__init__(hosts, user=user, password=password, port=port, pkey=pkey,
                          allow_agent=allow_agent, num_retries=num_retries, timeout=timeout,
@@ -70,7 +77,8 @@ class ParallelSSHClient(WithoutCopies, BaseParallelSSHClient):
                          gssapi_client_identity=gssapi_client_identity,
                          gssapi_delegate_credentials=gssapi_delegate_credentials,
                          forward_ssh_agent=forward_ssh_agent, compress=compress,
-                         keyboard_interactive=keyboard_interactive)
+                         keyboard_interactive=keyboard_interactive,
+                         known_hosts=known_hosts, host_key_policy=host_key_policy)
         self._check_host_settings()
 
     def _check_engine_settings(self, entry: HostConfig, settings: dict[str, Any],

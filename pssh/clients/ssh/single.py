@@ -19,13 +19,15 @@ Three libssh habits shape the set-up:
 - libssh reads ``~/.ssh/config`` and ``/etc/ssh/ssh_config`` at connect time unless told
   not to; those files could change ciphers, user or even the host, so they are switched
   off: pssh's arguments are the whole configuration, as with the native engine.
-- Host keys are not checked, as with the native engine: libssh only checks them when
-  asked, and the known-hosts files are pointed at ``/dev/null`` so nothing is read or
-  written there.
+- libssh's own known-hosts handling is off (its files point at ``/dev/null``, so
+  nothing is read or written there): the base client checks the server's key with
+  pssh's known_hosts reader, as for the native engine (see
+  ``pssh.clients.base._host_keys``), so both engines answer alike.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 from typing import Any, Callable
@@ -42,6 +44,8 @@ from ssh.key import (
 from ssh.session import SSH_AUTH_INFO, SSH_AUTH_SUCCESS, Session
 
 from ..._deadline import deadline_after
+from ..._known_hosts import DEFAULT_KNOWN_HOSTS, DEFAULT_POLICY, KnownHostsSetting
+from ..._ssh_certs import key_type_of
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
 from ...exceptions import AuthenticationError, SessionError, SSHError
 from ..base._tcp import SocketHandle
@@ -128,8 +132,15 @@ class SSHClient(WithoutCopies, BaseSSHClient):
     :raises PKeyFileError: ``pkey`` or ``cert_file`` names a missing or unreadable file.
     :raises ValueError: an argument is out of range, or ``cert_file`` is given without
         ``pkey``.
+    :param known_hosts: OpenSSH known_hosts files the server's host key is checked
+        against (a path or a list of paths; new keys go to the first); ``None`` turns
+        checking off. See :doc:`/security`.
+    :param host_key_policy: ``'strict'``, ``'accept-new'``, ``'accept-unknown'`` (the
+        default: a host not on file is let through, a changed key refused), ``'warn'``
+        or ``'off'``.
     :raises NotImplementedError: ``proxy_host`` was asked for, or a file copy method was
         used.
+    :raises HostKeyError: the server's host key was refused (nothing was sent to it).
     :raises SSHError: connecting failed: ``UnknownHostError``, ``ConnectionError``,
         ``Timeout``, ``AuthenticationError`` or ``SessionError``.
     """
@@ -156,6 +167,8 @@ class SSHClient(WithoutCopies, BaseSSHClient):
                  forward_ssh_agent: bool = False, proxy_host: str | None = None,
                  proxy_port: int | None = None, proxy_user: str | None = None,
                  proxy_password: str | None = None, proxy_pkey: str | bytes | None = None,
+                 known_hosts: KnownHostsSetting = DEFAULT_KNOWN_HOSTS,
+                 host_key_policy: str = DEFAULT_POLICY,
                  ) -> None:
         check_no_proxy(proxy_host, f"host {host!r}")
         super().__init__(host, user=user, password=password, port=port, pkey=pkey,
@@ -164,7 +177,8 @@ class SSHClient(WithoutCopies, BaseSSHClient):
                          proxy_port=proxy_port, identity_auth=identity_auth,
                          ipv6_only=ipv6_only, keyboard_interactive=keyboard_interactive,
                          keepalive_seconds=keepalive_seconds, compress=compress,
-                         forward_ssh_agent=forward_ssh_agent)
+                         forward_ssh_agent=forward_ssh_agent, known_hosts=known_hosts,
+                         host_key_policy=host_key_policy)
         self.cert_file = check_cert_file(cert_file, self.pkey, host)
         self.gssapi_auth = gssapi_auth
         self.gssapi_server_identity = gssapi_server_identity
@@ -229,6 +243,17 @@ class SSHClient(WithoutCopies, BaseSSHClient):
         self._give_socket(session, sock)
         session.set_blocking(0)
         return session
+
+    def _server_host_key(self) -> tuple[str, bytes]:
+        key = self.session.get_server_publickey()
+        blob = base64.b64decode(key.export_pubkey_base64())
+        return key_type_of(blob), blob
+
+    def _prefer_host_key_algorithms(self, session: Any, algorithms: list[str]) -> None:
+        try:
+            session.options_set(options.HOSTKEYS, ",".join(algorithms))
+        except BaseSSHError as exc:  # only an ordering: libssh's own order stays
+            logger.debug("libssh refused host key algorithms %s: %s", algorithms, exc)
 
     def _handshake_call(self, session: Any) -> Callable[[], Any]:
         return session.connect  # type: ignore[no-any-return]
