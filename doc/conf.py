@@ -21,5 +21,7 @@ nitpick_ignore = [
     ("py:class", "collections.abc.Callable"),
     ("py:class", "logging.Logger"),
     ("py:class", "Bastion"),
+    ("py:class", "os.PathLike"),
+    ("py:class", "SSHConfigSetting"),  # what ssh_config= takes: see doc/ssh_config.rst
 ]
 exclude_patterns = ["_build"]

@@ -24,9 +24,7 @@ a configuration file it was asked to *read* says so surprises its caller, and th
 would block the event loop. It is evaluated only with ``allow_exec=True``; otherwise the
 criterion does not match and the first such line is logged.
 
-:func:`host_settings` turns a lookup into :class:`HostSettings`, pssh's view: the
-values set (OpenSSH's defaults dropped), tokens in ``IdentityFile`` and ``CertificateFile``
-expanded, and the keywords pssh cannot honour listed so the caller can log them.
+:mod:`pssh._ssh_settings` turns a lookup into pssh's settings.
 
 Pure: this module imports neither an SSH library nor gevent.
 """
@@ -49,8 +47,8 @@ from fnmatch import fnmatchcase
 from functools import lru_cache
 from typing import Union
 
-__all__ = ["DEFAULT_FILES", "HostSettings", "SSHConfig", "SSHConfigError", "host_settings",
-           "log_unsupported", "lookup_with_ssh", "open_config"]
+__all__ = ["DEFAULT_FILES", "REPORTED", "SSHConfig", "SSHConfigError", "lookup_many_with_ssh",
+           "lookup_with_ssh"]
 
 logger = logging.getLogger("pssh.ssh_config")
 
@@ -73,7 +71,6 @@ HONOURED = frozenset({
 REPORTED = HONOURED | {"host", "proxycommand"}
 """What :meth:`SSHConfig.lookup` reports, as ``ssh -G`` prints it."""
 
-_STRUCTURE = frozenset({"host", "match", "include", "ignoreunknown"})
 _OFF_VALUES = frozenset({"no", "none", "false", "off"})
 _DEFAULT_IDENTITIES = tuple(f"~/.ssh/{name}" for name in (
     "id_rsa", "id_ecdsa", "id_ecdsa_sk", "id_ed25519", "id_ed25519_sk", "id_xmss", "id_dsa"))
@@ -311,7 +308,7 @@ class SSHConfig:
                ) -> dict[str, list[str]]:
         """What ``ssh -G [-l user] [-p port] host`` prints for the ``REPORTED`` keywords:
         keyword -> its lines' values (several for ``identityfile``), plus ``_set``, the
-        keywords a block that applied set (for :func:`host_settings`)."""
+        keywords a block that applied set (for ``pssh._ssh_settings``)."""
         first = self._pass(host, host, final=False, user=user, port=port)
         hostname = first.current_host().lower()
         if first.wants_final:
@@ -573,155 +570,3 @@ def lookup_many_with_ssh(path: str | None, hosts: Sequence[str],
     waits on its process, so the GIL is no limit)."""
     with ThreadPoolExecutor(max_workers=workers or (os.cpu_count() or 1) * 2) as pool:
         return list(pool.map(lambda host: lookup_with_ssh(path, host), hosts))
-
-
-# -- pssh's view -----------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class HostSettings:
-    """What the configuration says about one host, as pssh can use it. ``None`` (or an
-    empty tuple) where the file left OpenSSH's default."""
-
-    host: str
-    hostname: str
-    user: str
-    port: int
-    identity_files: tuple[str, ...] = ()
-    identities_only: bool = False
-    identity_agent: str | None = None
-    cert_files: tuple[str, ...] = ()
-    proxy_jump: tuple[str, ...] = ()
-    connect_timeout: int | None = None
-    server_alive_interval: int | None = None
-    server_alive_count_max: int | None = None
-    compression: bool | None = None
-    address_family: str | None = None
-    user_known_hosts: tuple[str, ...] | None = None
-    global_known_hosts: tuple[str, ...] | None = None
-    strict_host_key_checking: str | None = None
-    password_authentication: bool | None = None
-    kbd_interactive_authentication: bool | None = None
-    batch_mode: bool | None = None
-    unsupported: tuple[str, ...] = ()
-
-
-def _first(report: dict[str, list[str]], keyword: str) -> str | None:
-    values = report.get(keyword)
-    if not values or values[0] == _DEFAULTS.get(keyword):
-        return None
-    return values[0]
-
-
-def _flag(report: dict[str, list[str]], keyword: str) -> bool | None:
-    value = _first(report, keyword)
-    return None if value is None else value == "yes"
-
-
-def _number(report: dict[str, list[str]], keyword: str) -> int | None:
-    value = _first(report, keyword)
-    return None if value is None or value == "none" else int(value)
-
-
-def host_settings(report: dict[str, list[str]]) -> HostSettings:
-    """pssh's settings from a lookup (``SSHConfig.lookup`` or ``lookup_with_ssh``)."""
-    host, hostname = report["host"][0], report["hostname"][0]
-    user, port = report["user"][0], int(report["port"][0])
-    jump = report.get("proxyjump", [""])[0]
-    tokens = _token_map(hostname, host, user, str(port), jump)
-    identities = tuple(report.get("identityfile", ()))
-    identities = () if identities == _DEFAULT_IDENTITIES else identities
-    user_known = _first(report, "userknownhostsfile")
-    default_user_known = " ".join(_expand_path(value, tokens) for value in
-                                  _DEFAULTS["userknownhostsfile"].split())
-    global_known = _first(report, "globalknownhostsfile")
-    unsupported = [keyword for keyword in report.get("_set", ())
-                   if keyword not in HONOURED and keyword not in _STRUCTURE]
-    if "proxycommand" in report and "proxycommand" not in unsupported:
-        unsupported.append("proxycommand")
-    return HostSettings(
-        host=host, hostname=hostname, user=user, port=port,
-        identity_files=tuple(_expand_path(value, tokens) for value in identities
-                             if value != "none"),
-        identities_only=_flag(report, "identitiesonly") or False,
-        identity_agent=report.get("identityagent", [None])[0],
-        cert_files=tuple(_expand_path(value, tokens)
-                         for value in report.get("certificatefile", ())),
-        proxy_jump=tuple(jump.split(",")) if jump else (),
-        connect_timeout=_number(report, "connecttimeout"),
-        server_alive_interval=_number(report, "serveraliveinterval"),
-        server_alive_count_max=_number(report, "serveralivecountmax"),
-        compression=_flag(report, "compression"),
-        address_family=_first(report, "addressfamily"),
-        user_known_hosts=None if user_known in (None, default_user_known) else tuple(
-            user_known.split()),
-        global_known_hosts=None if global_known is None else tuple(
-            _expand_path(value, tokens) for value in global_known.split()),
-        strict_host_key_checking=_first(report, "stricthostkeychecking"),
-        password_authentication=_flag(report, "passwordauthentication"),
-        kbd_interactive_authentication=_flag(report, "kbdinteractiveauthentication"),
-        batch_mode=_flag(report, "batchmode"),
-        unsupported=tuple(unsupported))
-
-
-# -- what callers share ----------------------------------------------------------------
-
-_CACHE: dict[tuple[tuple[str, ...], bool], tuple[tuple[float, ...], SSHConfig]] = {}
-
-
-def open_config(ssh_config: bool | str | os.PathLike[str] | Sequence[str],
-                allow_exec: bool = False) -> SSHConfig:
-    """The :class:`SSHConfig` for an ``ssh_config=`` argument: ``True`` for
-    ``DEFAULT_FILES``, else a path (or a list of paths). Parsed once while the files are
-    unchanged.
-
-    :raises TypeError: ``ssh_config`` is none of those.
-    :raises SSHConfigError: a named file is missing or has a line OpenSSH would refuse.
-    """
-    paths: tuple[str, ...]
-    if ssh_config is True:
-        paths = DEFAULT_FILES
-    elif isinstance(ssh_config, (str, os.PathLike)):
-        paths = (os.fspath(ssh_config),)
-        if not os.path.isfile(os.path.expanduser(paths[0])):
-            raise SSHConfigError("no such file", paths[0])
-    elif isinstance(ssh_config, (list, tuple)) and all(
-            isinstance(path, (str, os.PathLike)) for path in ssh_config):
-        paths = tuple(os.fspath(path) for path in ssh_config)
-    else:
-        raise TypeError(f"ssh_config must be True, a file path or a list of paths, not "
-                        f"{ssh_config!r}")
-    key = (tuple(os.path.expanduser(path) for path in paths), allow_exec)
-    stamps = tuple(_mtime(path) for path in key[0])
-    cached = _CACHE.get(key)
-    if cached is None or cached[0] != stamps:
-        cached = _CACHE[key] = (stamps, SSHConfig(paths, allow_exec=allow_exec))
-    return cached[1]
-
-
-def _mtime(path: str) -> float:
-    try:
-        return os.stat(path).st_mtime
-    except OSError:
-        return -1.0
-
-
-_LOGGED: set[tuple[str, str]] = set()
-
-
-def log_unsupported(settings: Iterable[HostSettings], also: dict[str, set[str]] | None = None,
-                    ) -> None:
-    """Log, once per process for each keyword and host, the keywords that apply to a
-    host but that pssh cannot honour: one warning per keyword, naming the hosts.
-    ``also`` adds keywords the engine at hand cannot honour, by host."""
-    hosts_by_keyword: dict[str, list[str]] = {}
-    for entry in settings:
-        keywords = set(entry.unsupported) | (also or {}).get(entry.host, set())
-        for keyword in sorted(keywords):
-            if (keyword, entry.host) not in _LOGGED:
-                _LOGGED.add((keyword, entry.host))
-                hosts_by_keyword.setdefault(keyword, []).append(entry.host)
-    for keyword, hosts in hosts_by_keyword.items():
-        shown = ", ".join(hosts[:5]) + (f" and {len(hosts) - 5} more" if len(hosts) > 5
-                                        else "")
-        logger.warning("ssh_config: %s applies to %s but pssh cannot honour it; ignored",
-                       keyword, shown)

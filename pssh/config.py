@@ -14,11 +14,12 @@ from typing import Any
 
 from ._known_hosts import POLICIES
 from ._secrets import masked
+from ._ssh_settings import client_keywords, host_settings, log_unsupported, open_config
 
 __all__ = ["HostConfig"]
 
 _STRINGS = ("user", "password", "alias", "proxy_host", "proxy_user", "proxy_password",
-            "cert_file", "gssapi_server_identity", "gssapi_client_identity")
+            "cert_file", "gssapi_server_identity", "gssapi_client_identity", "hostname")
 _FLAGS = ("allow_agent", "identity_auth", "ipv6_only", "auth_thread_pool", "gssapi_auth",
           "gssapi_delegate_credentials", "forward_ssh_agent", "compress",
           "keyboard_interactive")
@@ -26,6 +27,8 @@ _COUNTS = ("num_retries", "keepalive_seconds")
 _SECONDS = ("retry_delay", "timeout")
 _PORTS = ("port", "proxy_port")
 _KEYS = ("private_key", "proxy_pkey")
+# Client keyword -> HostConfig field, where they differ.
+_FIELD = {"pkey": "private_key", "_hostname": "hostname", "_identity_files": "identity_files"}
 
 
 @dataclass
@@ -58,6 +61,10 @@ class HostConfig:
     forward_ssh_agent: bool | None = None
     compress: bool | None = None
     keyboard_interactive: bool | None = None
+    # From ssh_config (see from_ssh_config): the address connected to instead of the host
+    # name, and the IdentityFile entries tried instead of the default identity files.
+    hostname: str | None = None
+    identity_files: tuple[str, ...] | None = None
     # Host key checking (see doc/security.rst): known_hosts files (a path or a list),
     # and the policy; host_key_policy='off' turns checking off for this host.
     known_hosts: str | list[str] | None = None
@@ -78,6 +85,7 @@ class HostConfig:
         for name in _KEYS:
             _check(self, name, lambda value: isinstance(value, (str, bytes, os.PathLike)),
                    "a key file path or the key's bytes")
+        _check(self, "identity_files", _is_key_paths, "a tuple of key file paths")
         _check(self, "known_hosts", _is_paths, "a known_hosts file path or a list of them")
         _check(self, "host_key_policy", lambda value: value in POLICIES,
                f"one of {', '.join(POLICIES)}")
@@ -88,6 +96,31 @@ class HostConfig:
         shown = ", ".join(f"{name}={masked(name, value)}"
                           for name, value in self.overrides().items())
         return f"{type(self).__name__}({shown})"
+
+    @classmethod
+    def from_ssh_config(cls, host: str, path: str | os.PathLike[str] | None = None,
+                        ) -> HostConfig:
+        """The settings OpenSSH's client configuration gives ``host``, as a HostConfig
+        for that host's position in ``host_config`` (see :doc:`/ssh_config`).
+
+        :param host: the name as it would be given to ``ssh``.
+        :param path: the file to read; by default ``~/.ssh/config`` then
+            ``/etc/ssh/ssh_config``, as ``ssh`` reads them.
+        :raises ValueError: ``path`` is missing, or a line of the file is one OpenSSH
+            would refuse (an ``SSHConfigError`` naming the file and line).
+        """
+        report = open_config(True if path is None else path).lookup(host)
+        settings = host_settings(report)
+        found, gaps = client_keywords(settings)
+        if settings.hostname == host.lower():
+            found.pop("_hostname")
+        for name in ("user", "port"):
+            if name not in report["_set"]:
+                found.pop(name)  # OpenSSH's default, not the file's word
+        log_unsupported([settings], {settings.host: gaps})
+        names = {field.name for field in fields(cls)}
+        values = {_FIELD.get(name, name): value for name, value in found.items()}
+        return cls(**{name: value for name, value in values.items() if name in names})
 
     def overrides(self) -> dict[str, Any]:
         """The fields that were set, by name."""
@@ -105,6 +138,11 @@ def _check(config: HostConfig, name: str, valid: Any, expected: str) -> None:
 def _is_paths(value: Any) -> bool:
     if isinstance(value, (str, os.PathLike)):
         return True
+    return isinstance(value, (list, tuple)) and all(
+        isinstance(path, (str, os.PathLike)) for path in value)
+
+
+def _is_key_paths(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and all(
         isinstance(path, (str, os.PathLike)) for path in value)
 

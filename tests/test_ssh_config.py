@@ -14,8 +14,9 @@ import textwrap
 
 import pytest
 
-from pssh import _ssh_config
-from pssh._ssh_config import SSHConfig, SSHConfigError, host_settings, lookup_with_ssh
+from pssh import _ssh_settings
+from pssh._ssh_config import SSHConfig, SSHConfigError, lookup_with_ssh
+from pssh._ssh_settings import host_settings
 
 needs_ssh = pytest.mark.skipif(shutil.which("ssh") is None,
                                reason="no OpenSSH ssh program to compare with")
@@ -270,11 +271,139 @@ def test_bad_lines_name_file_and_line(tmp_path, text, expected):
 
 def test_open_config_parses_once_and_rereads_a_changed_file(tmp_path):
     path = _write_case(tmp_path, "Port 1\n")
-    first = _ssh_config.open_config(path)
-    assert _ssh_config.open_config(path) is first
+    first = _ssh_settings.open_config(path)
+    assert _ssh_settings.open_config(path) is first
     os.utime(path, (1, 1))
-    assert _ssh_config.open_config(path) is not first
+    assert _ssh_settings.open_config(path) is not first
     with pytest.raises(SSHConfigError, match="no such file"):
-        _ssh_config.open_config(str(tmp_path / "missing"))
+        _ssh_settings.open_config(str(tmp_path / "missing"))
     with pytest.raises(TypeError):
-        _ssh_config.open_config(3)  # type: ignore[arg-type]
+        _ssh_settings.open_config(3)  # type: ignore[arg-type]
+
+
+# -- clients connecting through a config file -------------------------------------------
+
+def _alias_config(tmp_path, sshd, extra=""):
+    """web-a and web-b: aliases of the shared sshd's first two addresses, known only to
+    this file."""
+    text = f"""
+        Host web-a
+          HostName {sshd.hosts[0]}
+        Host web-b
+          HostName {sshd.hosts[1]}
+        {extra}
+        Host web-*
+          User {sshd.user}
+          Port {sshd.port}
+          IdentityFile {sshd.pkey}
+          IdentitiesOnly yes
+          UserKnownHostsFile {tmp_path}/known_hosts
+          StrictHostKeyChecking accept-new
+        """
+    path = tmp_path / "ssh_config"
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+def test_parallel_client_connects_through_aliases(engine, sshd, tmp_path):
+    path = _alias_config(tmp_path, sshd)
+    client = engine.ParallelSSHClient(["web-a", "web-b"], ssh_config=path, num_retries=0,
+                                      timeout=10)
+    try:
+        output = client.run_command("echo $SSH_CONNECTION")
+        client.join(output, timeout=30)
+    finally:
+        client.disconnect()
+    assert [host_out.host for host_out in output] == ["web-a", "web-b"]
+    assert [host_out.exit_code for host_out in output] == [0, 0]
+    # The server saw the HostName addresses; the known_hosts file is the config's, keyed
+    # by address and port, as OpenSSH writes it.
+    seen = [list(host_out.stdout)[0].split()[2] for host_out in output]
+    assert seen == sshd.hosts[:2]
+    known = (tmp_path / "known_hosts").read_text()
+    assert f"[{sshd.hosts[0]}]:{sshd.port} " in known
+    assert f"[{sshd.hosts[1]}]:{sshd.port} " in known
+
+
+def test_single_client_connects_through_an_alias(engine, sshd, tmp_path):
+    path = _alias_config(tmp_path, sshd)
+    client = engine.SSHClient("web-b", ssh_config=path, num_retries=0, timeout=10)
+    try:
+        host_out = client.run_command("echo hello")
+        client.wait_finished(host_out, timeout=30)
+        assert list(host_out.stdout) == ["hello"]
+        assert host_out.host == "web-b"
+    finally:
+        client.disconnect()
+
+
+def test_without_ssh_config_an_alias_is_not_resolved(engine, sshd):
+    from pssh.exceptions import UnknownHostError
+    with pytest.raises(UnknownHostError, match="web-a"):
+        engine.SSHClient("web-a", num_retries=0, timeout=10, **{
+            key: value for key, value in sshd.client_kwargs().items()
+            if key not in ("num_retries", "timeout")})
+
+
+def test_explicit_arguments_and_host_config_win(engine, sshd, tmp_path, closed_port):
+    from pssh.config import HostConfig
+    path = _alias_config(tmp_path, sshd, extra=f"""
+        Host web-*
+          Port {closed_port}
+          User nobody-here
+        """)
+    client = engine.ParallelSSHClient(
+        ["web-a", "web-b"], ssh_config=path, user=sshd.user, num_retries=0, timeout=10,
+        host_config=[HostConfig(port=sshd.port), HostConfig(port=sshd.port)])
+    try:
+        output = client.run_command("whoami")
+        client.join(output, timeout=30)
+    finally:
+        client.disconnect()
+    assert [list(host_out.stdout) for host_out in output] == [[sshd.user]] * 2
+    single = engine.SSHClient("web-a", ssh_config=path, port=sshd.port, user=sshd.user,
+                              num_retries=0, timeout=10)
+    try:
+        assert single.port == sshd.port and single.user == sshd.user
+    finally:
+        single.disconnect()
+
+
+def test_unsupported_keyword_is_logged_once_naming_the_hosts(engine, sshd, tmp_path,
+                                                             caplog):
+    path = _alias_config(tmp_path, sshd, extra="""
+        Host web-*
+          LocalForward 18080 localhost:80
+        """)
+    hosts = [f"web-log-{engine.__name__.rsplit('.', 1)[1]}-{i}" for i in range(2)]
+    with open(path, "a") as file:
+        for host in hosts:
+            file.write(f"Host {host}\n  HostName {sshd.hosts[0]}\n")
+    with caplog.at_level(logging.WARNING, logger="pssh.ssh_config"):
+        for _ in range(2):
+            engine.ParallelSSHClient(hosts, ssh_config=path, num_retries=0, timeout=10)
+    records = [record.getMessage() for record in caplog.records
+               if "localforward" in record.getMessage()]
+    assert len(records) == 1
+    assert all(host in records[0] for host in hosts)
+    assert "cannot honour" in records[0]
+
+
+def test_host_config_from_ssh_config(engine, sshd, tmp_path):
+    from pssh.config import HostConfig
+    path = _alias_config(tmp_path, sshd)
+    config = HostConfig.from_ssh_config("web-a", path)
+    assert config.hostname == sshd.hosts[0]
+    assert (config.user, config.port) == (sshd.user, sshd.port)
+    assert config.identity_files == (sshd.pkey,)
+    assert config.allow_agent is False
+    assert config.host_key_policy == "accept-new"
+    client = engine.ParallelSSHClient(["web-a"], host_config=[config], num_retries=0,
+                                      timeout=10)
+    try:
+        output = client.run_command("echo via-host-config")
+        client.join(output, timeout=30)
+    finally:
+        client.disconnect()
+    assert list(output[0].stdout) == ["via-host-config"]
+    assert output[0].host == "web-a"

@@ -33,6 +33,7 @@ from gevent.queue import Queue
 from ..._commands import format_host_command
 from ..._deadline import check_timeout, deadline_after
 from ..._known_hosts import DEFAULT_KNOWN_HOSTS, DEFAULT_POLICY, KnownHosts, KnownHostsSetting
+from ..._ssh_settings import HostSettings, SSHConfigSetting, open_config
 from ..._validate import (
     check_buffer_limit,
     check_command,
@@ -57,6 +58,7 @@ from ...exceptions import (
     Timeout,
 )
 from ...output import HostOutput
+from ._from_ssh_config import fill, log_engine_gaps, remember_explicit, resolve
 from ._host_keys import check_host_key_settings
 from ._seams import where
 from .shell import InteractiveShell
@@ -68,7 +70,8 @@ logger = logging.getLogger("pssh.clients")
 
 
 # HostConfig field name -> SSHClient keyword, where they differ.
-_CLIENT_KEYWORD = {"private_key": "pkey", "auth_thread_pool": "_auth_thread_pool"}
+_CLIENT_KEYWORD = {"private_key": "pkey", "auth_thread_pool": "_auth_thread_pool",
+                   "hostname": "_hostname", "identity_files": "_identity_files"}
 
 
 _SETTING_KEYWORDS = tuple(_CLIENT_KEYWORD.get(field.name, field.name)
@@ -97,6 +100,7 @@ class BaseParallelSSHClient:
 
     _client_class: type[BaseSSHClient] = BaseSSHClient
 
+    @remember_explicit
     def __init__(self, hosts: Iterable[str], user: str | None = None,
                  password: str | None = None, port: int | None = None,
                  pkey: str | bytes | None = None, allow_agent: bool = True,
@@ -113,7 +117,8 @@ class BaseParallelSSHClient:
                  compress: bool = False, keyboard_interactive: bool = False,
                  _auth_thread_pool: bool = True, *,
                  known_hosts: KnownHostsSetting = DEFAULT_KNOWN_HOSTS,
-                 host_key_policy: str = DEFAULT_POLICY) -> None:
+                 host_key_policy: str = DEFAULT_POLICY,
+                 ssh_config: SSHConfigSetting = None) -> None:
         self.hosts = hosts
         self.user = check_text(user, "user")
         self.password = check_text(password, "password")
@@ -146,6 +151,10 @@ class BaseParallelSSHClient:
         self.compress = compress
         self.keyboard_interactive = keyboard_interactive
         self._auth_thread_pool = _auth_thread_pool
+        self.ssh_config = ssh_config
+        if ssh_config is not None and ssh_config is not False:
+            open_config(ssh_config)  # a missing or bad file fails here, not per host
+        self._file_settings: dict[tuple[str, Any, Any], HostSettings] = {}
         self.known_hosts = known_hosts
         self.host_key_policy = host_key_policy
         self._known_hosts_files: dict[tuple[str, ...], KnownHosts] = {}
@@ -249,12 +258,34 @@ class BaseParallelSSHClient:
         accepted = _keywords_of(self._client_class)
         settings = {keyword: getattr(self, keyword) for keyword in _SETTING_KEYWORDS
                     if keyword in accepted and hasattr(self, keyword)}
+        file_settings = self._settings_from_file(position)
+        if file_settings is not None:
+            fill(settings, accepted, getattr(self, "_explicit", frozenset()), file_settings)
         if self.host_config is not None and position < len(self.host_config):
             overrides = self.host_config[position].overrides()
             settings.update((keyword, value) for name, value in overrides.items()
                             if (keyword := _CLIENT_KEYWORD.get(name, name)) in accepted)
         settings.setdefault("alias", self._alias(position))
         return settings
+
+    def _settings_from_file(self, position: int) -> HostSettings | None:
+        """What ``ssh_config`` says about the host at ``position`` (``None`` without
+        one), looked up as ``ssh -l user -p port host`` would with the user and port the
+        caller gave (this client's, or the host's ``HostConfig``)."""
+        if self.ssh_config is None or self.ssh_config is False:
+            return None
+        explicit: frozenset[str] = getattr(self, "_explicit", frozenset())
+        user = self.user if "user" in explicit else None
+        port = self.port if "port" in explicit else None
+        if self.host_config is not None and position < len(self.host_config):
+            entry = self.host_config[position]
+            user = entry.user if entry.user is not None else user
+            port = entry.port if entry.port is not None else port
+        key = (self._hosts[position], user, port)
+        found = self._file_settings.get(key)
+        if found is None:
+            found = self._file_settings[key] = resolve(self.ssh_config, *key)
+        return found
 
     def _check_host_settings(self) -> None:
         """Refuse, before anything connects, what no host's client could take: a
@@ -270,8 +301,15 @@ class BaseParallelSSHClient:
                                       f"{len(self.hosts)} hosts; give one per host")
         library = self._client_class._LIBRARY
         warn_agent_forwarding_ignored(self.forward_ssh_agent, "every host", library)
-        # Without host_config every host has the same settings: check the first host's.
+        # Without host_config (or ssh_config) every host has the same settings: check
+        # the first host's.
         entries = config if config is not None else [HostConfig()][:len(self.hosts)]
+        if config is None and self.ssh_config:
+            entries = [HostConfig()] * len(self.hosts)
+        if self.ssh_config:
+            log_engine_gaps([self._settings_from_file(position)
+                             for position in range(len(self.hosts))],
+                            _keywords_of(self._client_class))
         for position, entry in enumerate(entries):
             host = self.hosts[position]
             check_pkey(entry.private_key, host)

@@ -25,7 +25,7 @@ import os
 import resource
 import socket as stdlib_socket
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from functools import partial
 from typing import Any, Callable, NoReturn
 
@@ -163,6 +163,7 @@ class BaseSSHClient(PollMixIn):
                  proxy_port: int | None = None, _auth_thread_pool: bool = True,
                  identity_auth: bool = True, ipv6_only: bool = False,
                  compress: bool = False, keyboard_interactive: bool = False, *,
+                 _hostname: str | None = None, _identity_files: Sequence[str] | None = None,
                  keepalive_seconds: int | None = 60, forward_ssh_agent: bool = False,
                  known_hosts: KnownHostsSetting = DEFAULT_KNOWN_HOSTS,
                  host_key_policy: str = DEFAULT_POLICY,
@@ -176,6 +177,10 @@ class BaseSSHClient(PollMixIn):
                 f"keyboard_interactive=True for host {host!r} needs the password to answer "
                 f"with: give password=, or leave keyboard_interactive off", host=host)
         self.host = host
+        # What is connected to: the ssh_config HostName of ``host`` if there is one.
+        self._address = check_text(_hostname, "HostName", host) or host
+        # ssh_config IdentityFile entries, tried instead of the default identity files.
+        self._identity_files = tuple(_identity_files or ())
         self.alias = check_text(alias, "alias", host)
         self.user = check_text(user, "user", host) or getpass.getuser()
         self.password = check_text(password, "password", host)
@@ -301,7 +306,7 @@ class BaseSSHClient(PollMixIn):
         """Make the engine's session on ``sock`` and run the SSH handshake."""
         session = self._new_session(sock)
         if self.known_hosts is not None:
-            algorithms = host_key_algorithms(self.known_hosts, self.host, self.port)
+            algorithms = host_key_algorithms(self.known_hosts, self._address, self.port)
             if algorithms:
                 self._prefer_host_key_algorithms(session, algorithms)
         self.session = session
@@ -338,13 +343,13 @@ class BaseSSHClient(PollMixIn):
             # An IP address needs no lookup: parse it here rather than hand it to gevent's
             # resolver thread, which costs a thread switch each way per host.
             return stdlib_socket.getaddrinfo(
-                self.host, self.port, family, stdlib_socket.SOCK_STREAM,
+                self._address, self.port, family, stdlib_socket.SOCK_STREAM,
                 stdlib_socket.IPPROTO_TCP, stdlib_socket.AI_NUMERICHOST)
         except stdlib_socket.gaierror:
             pass  # a name, or an address of the wrong family
         try:
             found: list[tuple[Any, ...]] = socket.getaddrinfo(
-                self.host, self.port, family, stdlib_socket.SOCK_STREAM,
+                self._address, self.port, family, stdlib_socket.SOCK_STREAM,
                 stdlib_socket.IPPROTO_TCP)
         except stdlib_socket.gaierror as exc:
             if self.ipv6_only:
@@ -353,9 +358,16 @@ class BaseSSHClient(PollMixIn):
                     f"is set; give an IPv6 address or unset ipv6_only",
                     host=self.host, port=self.port) from exc
             raise UnknownHostError(
-                f"Cannot resolve host {self.host!r} (port {self.port}): {exc.strerror}; "
+                f"Cannot resolve host {self._address_name()} (port {self.port}): "
+                f"{exc.strerror}; "
                 f"check the host name", host=self.host, port=self.port) from exc
         return found
+
+    def _address_name(self) -> str:
+        """``host`` as messages name it, with its ssh_config HostName if it has one."""
+        if self._address == self.host:
+            return repr(self.host)
+        return f"{self.host!r} (HostName {self._address!r})"
 
     def _no_socket_error(self, exc: OSError) -> ConnectionError:
         """The error for a socket (or its duplicate) that could not be made."""
@@ -393,7 +405,8 @@ class BaseSSHClient(PollMixIn):
         if self.known_hosts is None:
             return
         _, blob = self._server_host_key()
-        verify_host_key(self.known_hosts, self.host_key_policy, self.host, self.port, blob)
+        verify_host_key(self.known_hosts, self.host_key_policy, self._address, self.port,
+                        blob)
 
     # -- authentication -----------------------------------------------------------------
 
@@ -411,7 +424,8 @@ class BaseSSHClient(PollMixIn):
             methods.append(("SSH agent", self._auth_agent_if_running, None))
         if self.identity_auth:
             methods += [(f"identity file {path}", self._auth_pkey, path)
-                        for path in self.IDENTITIES if os.path.isfile(path)]
+                        for path in self._identity_files or self.IDENTITIES
+                        if os.path.isfile(path)]
         if self.password is not None:
             name = "keyboard-interactive" if self.keyboard_interactive else "password"
             methods.append((name, self._auth_password, self.password))

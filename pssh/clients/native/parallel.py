@@ -10,10 +10,12 @@ from typing import Any
 
 from ..._commands import format_host_command
 from ..._known_hosts import DEFAULT_KNOWN_HOSTS, DEFAULT_POLICY, KnownHostsSetting
+from ..._ssh_settings import SSHConfigSetting
 from ..._validate import check_encoding
 from ...config import HostConfig
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
 from ...exceptions import HostArgumentError
+from ..base._from_ssh_config import remember_explicit
 from ..base.parallel import BaseParallelSSHClient, HostResult, spawn_with_result
 from ._local_files import Progress, check_local_source, local_target
 from ._proxy import Bastion, bastion_chain, parse_jump_chain
@@ -45,6 +47,10 @@ class ParallelSSHClient(BaseParallelSSHClient):
         by every host and proxy.
     :param host_key_policy: as for ``SSHClient``; a refused key fails that host only,
         with a :class:`~pssh.exceptions.HostKeyError`.
+    :param ssh_config: read OpenSSH client configuration for every host: ``True`` for
+        ``~/.ssh/config`` and ``/etc/ssh/ssh_config``, or a file's path. A host name
+        connects to its ``HostName``; the file fills the settings this call did not
+        pass, and ``host_config`` entries win over it (see :doc:`/ssh_config`).
     :raises NotImplementedError: a libssh-only ``HostConfig`` setting (certificates,
         GSS-API) was asked for.
     :raises TypeError: ``hosts`` is a string or not a list.
@@ -55,6 +61,7 @@ class ParallelSSHClient(BaseParallelSSHClient):
 
     _client_class = SSHClient
 
+    @remember_explicit
     def __init__(self, hosts: Iterable[str], user: str | None = None,
                  password: str | None = None, port: int = 22,
                  pkey: str | bytes | None = None, num_retries: int = DEFAULT_RETRIES,
@@ -67,7 +74,8 @@ class ParallelSSHClient(BaseParallelSSHClient):
                  identity_auth: bool = True, ipv6_only: bool = False,
                  compress: bool = False, keyboard_interactive: bool = False, *,
                  known_hosts: KnownHostsSetting = DEFAULT_KNOWN_HOSTS,
-                 host_key_policy: str = DEFAULT_POLICY) -> None:
+                 host_key_policy: str = DEFAULT_POLICY,
+                 ssh_config: SSHConfigSetting = None) -> None:
         self._bastions: dict[tuple[Any, ...], Bastion] = {}
         super().__init__(hosts, user=user, password=password, port=port, pkey=pkey,
                          allow_agent=allow_agent, num_retries=num_retries, timeout=timeout,
@@ -78,7 +86,8 @@ class ParallelSSHClient(BaseParallelSSHClient):
                          proxy_pkey=proxy_pkey, keepalive_seconds=keepalive_seconds,
                          forward_ssh_agent=forward_ssh_agent, compress=compress,
                          keyboard_interactive=keyboard_interactive,
-                         known_hosts=known_hosts, host_key_policy=host_key_policy)
+                         known_hosts=known_hosts, host_key_policy=host_key_policy,
+                         ssh_config=ssh_config)
         self._check_host_settings()
 
     def _check_engine_settings(self, entry: HostConfig, settings: dict[str, Any],

@@ -14,6 +14,7 @@ import logging
 import os
 import posixpath
 import stat
+from collections.abc import Sequence
 from functools import partial
 from typing import Any, Callable
 
@@ -36,9 +37,11 @@ from ssh2.session import (
 from ..._deadline import deadline_after, time_left
 from ..._known_hosts import DEFAULT_KNOWN_HOSTS, DEFAULT_POLICY, KnownHostsSetting
 from ..._ssh_certs import key_type_of
+from ..._ssh_settings import SSHConfigSetting
 from ..._validate import check_pkey
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
 from ...exceptions import ProxyError, SessionError, SFTPError, SSHError, Timeout
+from ..base._from_ssh_config import apply_ssh_config
 from ..base._tcp import SocketHandle
 from ..base.single import CONNECTION_LOST, SESSION_FAILED, BaseSSHClient, PollMixIn
 from ._channel import ChannelReader, Stdin
@@ -109,6 +112,10 @@ class SSHClient(BaseSSHClient):
     :param host_key_policy: ``'strict'``, ``'accept-new'``, ``'accept-unknown'`` (the
         default: a host not on file is let through, a changed key refused), ``'warn'``
         or ``'off'``. The proxies are checked the same way.
+    :param ssh_config: read OpenSSH client configuration for ``host``: ``True`` for
+        ``~/.ssh/config`` and ``/etc/ssh/ssh_config``, or a file's path. Its ``HostName``
+        is connected to and it fills the arguments this call did not pass (see
+        :doc:`/ssh_config`).
     :raises PKeyFileError: ``pkey`` names a missing or unreadable file.
     :raises ValueError: an argument is out of range (port, timeout, num_retries).
     :raises HostKeyError: the server's host key was refused (nothing was sent to it).
@@ -121,6 +128,7 @@ class SSHClient(BaseSSHClient):
     _waiter_class = SessionWaiter
     _LIBRARY = "libssh2"
 
+    @apply_ssh_config
     def __init__(self, host: str, user: str | None = None, password: str | None = None,
                  port: int | None = None, pkey: str | bytes | None = None,
                  alias: str | None = None, num_retries: int = DEFAULT_RETRIES,
@@ -132,6 +140,8 @@ class SSHClient(BaseSSHClient):
                  keepalive_seconds: int | None = 60, identity_auth: bool = True,
                  ipv6_only: bool = False, compress: bool = False,
                  keyboard_interactive: bool = False, *, _bastion: Bastion | None = None,
+                 ssh_config: SSHConfigSetting = None, _hostname: str | None = None,
+                 _identity_files: Sequence[str] | None = None,
                  known_hosts: KnownHostsSetting = DEFAULT_KNOWN_HOSTS,
                  host_key_policy: str = DEFAULT_POLICY,
                  ) -> None:
@@ -141,6 +151,7 @@ class SSHClient(BaseSSHClient):
                          proxy_port=proxy_port, identity_auth=identity_auth,
                          ipv6_only=ipv6_only, keyboard_interactive=keyboard_interactive,
                          keepalive_seconds=keepalive_seconds, compress=compress,
+                         _hostname=_hostname, _identity_files=_identity_files,
                          forward_ssh_agent=forward_ssh_agent, known_hosts=known_hosts,
                          host_key_policy=host_key_policy)
         self.proxy_user = proxy_user

@@ -7,9 +7,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..._known_hosts import DEFAULT_KNOWN_HOSTS, DEFAULT_POLICY, KnownHostsSetting
+from ..._ssh_settings import SSHConfigSetting
 from ..._validate import check_pkey
 from ...config import HostConfig
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
+from ..base._from_ssh_config import remember_explicit
 from ..base.parallel import BaseParallelSSHClient
 from ._limits import WithoutCopies, check_cert_file, check_no_proxy
 from .single import SSHClient
@@ -37,6 +39,10 @@ class ParallelSSHClient(WithoutCopies, BaseParallelSSHClient):
         by every host.
     :param host_key_policy: as for ``SSHClient``; a refused key fails that host only,
         with a :class:`~pssh.exceptions.HostKeyError`.
+    :param ssh_config: read OpenSSH client configuration for every host: ``True`` for
+        ``~/.ssh/config`` and ``/etc/ssh/ssh_config``, or a file's path. A host name
+        connects to its ``HostName``; the file fills the settings this call did not
+        pass, and ``host_config`` entries win over it (see :doc:`/ssh_config`).
     :raises TypeError: ``hosts`` is a string or not a list.
     :raises ValueError: a numeric argument is out of range, or a host has ``cert_file``
         without a private key.
@@ -47,6 +53,7 @@ class ParallelSSHClient(WithoutCopies, BaseParallelSSHClient):
 
     _client_class = SSHClient
 
+    @remember_explicit
     def __init__(self, hosts: Iterable[str], user: str | None = None,
                  password: str | None = None, port: int = 22,
                  pkey: str | bytes | None = None, cert_file: str | None = None,
@@ -63,7 +70,8 @@ class ParallelSSHClient(WithoutCopies, BaseParallelSSHClient):
                  proxy_user: str | None = None, proxy_password: str | None = None,
                  proxy_pkey: str | bytes | None = None,
                  known_hosts: KnownHostsSetting = DEFAULT_KNOWN_HOSTS,
-                 host_key_policy: str = DEFAULT_POLICY) -> None:
+                 host_key_policy: str = DEFAULT_POLICY,
+                 ssh_config: SSHConfigSetting = None) -> None:
         check_no_proxy(proxy_host, "every host")
         super().__init__(hosts, user=user, password=password, port=port, pkey=pkey,
                          allow_agent=allow_agent, num_retries=num_retries, timeout=timeout,
@@ -78,7 +86,8 @@ class ParallelSSHClient(WithoutCopies, BaseParallelSSHClient):
                          gssapi_delegate_credentials=gssapi_delegate_credentials,
                          forward_ssh_agent=forward_ssh_agent, compress=compress,
                          keyboard_interactive=keyboard_interactive,
-                         known_hosts=known_hosts, host_key_policy=host_key_policy)
+                         known_hosts=known_hosts, host_key_policy=host_key_policy,
+                         ssh_config=ssh_config)
         self._check_host_settings()
 
     def _check_engine_settings(self, entry: HostConfig, settings: dict[str, Any],

@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+from collections.abc import Sequence
 from typing import Any, Callable
 
 from ssh import options
@@ -46,8 +47,10 @@ from ssh.session import SSH_AUTH_INFO, SSH_AUTH_SUCCESS, Session
 from ..._deadline import deadline_after
 from ..._known_hosts import DEFAULT_KNOWN_HOSTS, DEFAULT_POLICY, KnownHostsSetting
 from ..._ssh_certs import key_type_of
+from ..._ssh_settings import SSHConfigSetting
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
 from ...exceptions import AuthenticationError, SessionError, SSHError
+from ..base._from_ssh_config import apply_ssh_config
 from ..base._tcp import SocketHandle
 from ..base.single import CONNECTION_LOST, SESSION_FAILED, BaseSSHClient
 from ._channel import ChannelReader, CommandEnded, Stdin, exit_status, write_all
@@ -129,6 +132,10 @@ class SSHClient(WithoutCopies, BaseSSHClient):
         native client connects through proxies). ``proxy_port``, ``proxy_user``,
         ``proxy_password`` and ``proxy_pkey`` are accepted for the same signature and
         need ``proxy_host``.
+    :param ssh_config: read OpenSSH client configuration for ``host``: ``True`` for
+        ``~/.ssh/config`` and ``/etc/ssh/ssh_config``, or a file's path. Its ``HostName``
+        is connected to and it fills the arguments this call did not pass (see
+        :doc:`/ssh_config`).
     :raises PKeyFileError: ``pkey`` or ``cert_file`` names a missing or unreadable file.
     :raises ValueError: an argument is out of range, or ``cert_file`` is given without
         ``pkey``.
@@ -153,6 +160,7 @@ class SSHClient(WithoutCopies, BaseSSHClient):
     _waiter_class = SessionWaiter
     _LIBRARY = "libssh (ssh-python)"
 
+    @apply_ssh_config
     def __init__(self, host: str, user: str | None = None, password: str | None = None,
                  port: int | None = None, pkey: str | bytes | None = None,
                  alias: str | None = None, cert_file: str | None = None,
@@ -167,6 +175,8 @@ class SSHClient(WithoutCopies, BaseSSHClient):
                  forward_ssh_agent: bool = False, proxy_host: str | None = None,
                  proxy_port: int | None = None, proxy_user: str | None = None,
                  proxy_password: str | None = None, proxy_pkey: str | bytes | None = None,
+                 ssh_config: SSHConfigSetting = None, _hostname: str | None = None,
+                 _identity_files: Sequence[str] | None = None,
                  known_hosts: KnownHostsSetting = DEFAULT_KNOWN_HOSTS,
                  host_key_policy: str = DEFAULT_POLICY,
                  ) -> None:
@@ -177,6 +187,7 @@ class SSHClient(WithoutCopies, BaseSSHClient):
                          proxy_port=proxy_port, identity_auth=identity_auth,
                          ipv6_only=ipv6_only, keyboard_interactive=keyboard_interactive,
                          keepalive_seconds=keepalive_seconds, compress=compress,
+                         _hostname=_hostname, _identity_files=_identity_files,
                          forward_ssh_agent=forward_ssh_agent, known_hosts=known_hosts,
                          host_key_policy=host_key_policy)
         self.cert_file = check_cert_file(cert_file, self.pkey, host)
