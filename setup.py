@@ -31,7 +31,9 @@ setup(
     packages=find_packages(include=["pssh", "pssh.*"]),
     package_data={"pssh": ["py.typed"]},
     python_requires=">=3.9",
-    install_requires=["ssh2-python>=1.0.0", "ssh-python>=1.2.0", "gevent>=21.1"],
+    install_requires=["ssh2-python>=1.0.0", "ssh-python>=1.2.0", "gevent>=21.1",
+                      "ClusterShell>=1.9", "rich>=13"],
+    entry_points={"console_scripts": ["pssh = pssh.cli:main"]},
     classifiers=[
         "Development Status :: 3 - Alpha",
         "Intended Audience :: Developers",

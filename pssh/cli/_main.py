@@ -1,0 +1,108 @@
+"""``pssh``'s entry point: parse, build the client, run, report, exit.
+
+The work runs in its own greenlet while the main one waits for it or for a signal.
+SIGINT (Ctrl-C) or SIGTERM stops the work where it is: what finished has been shown
+already, the rest is marked interrupted, every connection is closed, and the summary
+is printed. A second Ctrl-C while that happens quits at once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import gevent
+from gevent.event import Event
+
+from ._client import make_client
+from ._display import Screen
+from ._hosts import UsageError
+from ._report import make_report
+from ._results import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, exit_status, summary_lines
+from ._run import Run
+from ._usage import parse
+
+__all__ = ["main"]
+
+# How long closing every connection may take after an interrupt or a timeout.
+_CLOSE_SECONDS = 5.0
+
+
+def _quit_now(*_: object) -> None:
+    os._exit(EXIT_INTERRUPTED)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``); the exit status."""
+    argv = sys.argv[1:] if argv is None else argv
+    screen = Screen()
+    try:
+        plan = parse(argv)
+        report = make_report(screen, time.time(), plan.gather, plan.json, plan.out_dir,
+                             plan.err_dir)
+        client = make_client(plan)
+    except UsageError as exc:
+        sys.stderr.write(f"pssh: {exc}\n")
+        return EXIT_USAGE
+    except OSError as exc:
+        sys.stderr.write(f"pssh: {exc}\n")
+        return EXIT_USAGE
+    run = Run(plan, client, screen, report)
+    screen.set_labels(run.labels)
+    try:
+        interrupted, failure = _execute(run, screen)
+    except BrokenPipeError:
+        return _pipe_closed()
+    outcomes = run.finish(interrupted)
+    report.end(outcomes)
+    if failure is not None:
+        sys.stderr.write(f"pssh: internal error: {type(failure).__name__}: {failure}\n")
+        return EXIT_INTERNAL
+    if not plan.quiet:
+        screen.flush()
+        for line in summary_lines(outcomes, len(outcomes), time.monotonic() - run.started,
+                                  interrupted):
+            screen.line(line, stderr=True)
+    screen.flush()
+    return exit_status(outcomes, interrupted)
+
+
+def _execute(run: Run, screen: Screen) -> tuple[bool, BaseException | None]:
+    """Run the work until it ends or a signal stops it; then close every connection.
+    Whether it was interrupted, and the error if the work itself failed."""
+    stop = Event()
+    handlers = [gevent.signal_handler(signum, stop.set)
+                for signum in (signal.SIGINT, signal.SIGTERM)]
+    job = gevent.spawn(run.execute)
+    screen.start_progress(run.progress)
+    try:
+        gevent.wait([job, stop], count=1)
+        interrupted = not job.ready()
+        for handler in handlers:
+            handler.cancel()
+        if interrupted:
+            signal.signal(signal.SIGINT, _quit_now)
+            job.kill(block=True, timeout=_CLOSE_SECONDS)
+    finally:
+        screen.stop_progress()
+        _close(run)
+    if isinstance(job.exception, BrokenPipeError):
+        raise job.exception
+    return interrupted, job.exception
+
+
+def _close(run: Run) -> None:
+    """Stop every host's work and close every connection, within a few seconds."""
+    client = run.client
+    with gevent.Timeout(_CLOSE_SECONDS, False):
+        client.pool.kill(block=True)
+        client.disconnect()
+
+
+def _pipe_closed() -> int:
+    """stdout's reader went away (``pssh ... | head``): stop quietly, as cat does."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_INTERNAL
