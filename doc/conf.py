@@ -23,5 +23,6 @@ nitpick_ignore = [
     ("py:class", "Bastion"),
     ("py:class", "os.PathLike"),
     ("py:class", "SSHConfigSetting"),  # what ssh_config= takes: see doc/ssh_config.rst
+    ("py:class", "KnownHostsSetting"),  # what known_hosts= takes: see doc/security.rst
 ]
 exclude_patterns = ["_build"]

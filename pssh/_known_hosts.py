@@ -15,8 +15,11 @@ host and bastion) and indexes the lines by what a lookup needs:
   a 10-line file and a 100,000-line one;
 - lines with a wildcard are few in practice and are matched one by one;
 - hashed lines cannot be indexed, since each has its own salt: a lookup computes one
-  HMAC-SHA1 per hashed line (about half a microsecond each, in C), so a host costs
-  about 5 ms of CPU against 10,000 hashed lines. The answer is cached per name.
+  HMAC-SHA1 per hashed line. Parsing keeps each line's HMAC half-way (the SHA-1 states
+  after the salted pads), so a lookup costs two state copies and two short updates per
+  hashed line, about 2.5 microseconds (``hmac.digest`` from scratch costs 5): a host
+  costs about 25 ms of CPU against 10,000 hashed lines, linear in their number. The
+  answer is cached per name.
 
 :meth:`KnownHosts.check` answers ``known``, ``unknown``, ``changed`` (the host is listed,
 with other keys: the disagreeing line is named) or ``revoked`` (a ``@revoked`` line
@@ -35,6 +38,7 @@ from __future__ import annotations
 import base64
 import binascii
 import fcntl
+import hashlib
 import hmac
 import logging
 import os
@@ -43,7 +47,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Union
 
 from ._ssh_certs import (
     CERT_SUFFIX,
@@ -75,6 +79,9 @@ logs a warning). All of these refuse a changed or revoked key. ``off`` checks no
 KnownHostsSetting = Union[str, "os.PathLike[str]", Sequence[str], "KnownHosts", None]
 
 KNOWN, UNKNOWN, CHANGED, REVOKED = "known", "unknown", "changed", "revoked"
+_SHA1_BLOCK = 64
+_IPAD = bytes(byte ^ 0x36 for byte in range(256))
+_OPAD = bytes(byte ^ 0x5C for byte in range(256))
 _WILDCARDS = frozenset("*?")
 
 
@@ -168,7 +175,7 @@ class KnownHosts:
         self.paths = tuple(os.path.expanduser(os.fspath(path)) for path in paths)
         self._by_name: dict[str, list[KnownLine]] = {}
         self._wild: list[KnownLine] = []
-        self._hashed: list[KnownLine] = []
+        self._hashed: list[tuple[Any, Any, bytes, KnownLine]] = []
         self._cache: dict[str, list[KnownLine]] = {}
         self._added: set[tuple[str, bytes]] = set()
         self._lock = threading.Lock()
@@ -196,7 +203,12 @@ class KnownHosts:
     def _index(self, entry: KnownLine) -> None:
         self.lines += 1
         if entry.hashed is not None:
-            self._hashed.append(entry)
+            salt, digest = entry.hashed
+            if len(salt) > _SHA1_BLOCK:
+                salt = hashlib.sha1(salt).digest()
+            salt = salt.ljust(_SHA1_BLOCK, b"\0")
+            self._hashed.append((hashlib.sha1(salt.translate(_IPAD)),
+                                 hashlib.sha1(salt.translate(_OPAD)), digest, entry))
             return
         positive = [pattern for pattern in entry.patterns if not pattern.startswith("!")]
         if any(_WILDCARDS & set(pattern) for pattern in positive):
@@ -209,10 +221,24 @@ class KnownHosts:
         """Every line whose patterns take in ``name``, in file order."""
         found = self._cache.get(name)
         if found is None:
-            candidates = self._by_name.get(name, []) + self._wild + self._hashed
+            candidates = self._by_name.get(name, []) + self._wild
             found = [entry for entry in candidates if entry.matches(name)]
+            found += self._hashed_lines_for(name.encode())
             found.sort(key=lambda entry: (self.paths.index(entry.path), entry.line))
             self._cache[name] = found
+        return found
+
+    def _hashed_lines_for(self, name: bytes) -> list[KnownLine]:
+        """The hashed lines whose HMAC-SHA1 of ``name`` is their hash (RFC 2104, from
+        the states kept at parse time)."""
+        found = []
+        for inner_start, outer_start, digest, entry in self._hashed:
+            inner = inner_start.copy()
+            inner.update(name)
+            outer = outer_start.copy()
+            outer.update(inner.digest())
+            if outer.digest() == digest:
+                found.append(entry)
         return found
 
     def key_types(self, host: str, port: int) -> list[str]:
