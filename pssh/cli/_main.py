@@ -20,7 +20,14 @@ from ._client import make_client
 from ._display import Screen
 from ._hosts import UsageError
 from ._report import make_report
-from ._results import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, exit_status, summary_lines
+from ._results import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    Outcome,
+    exit_status,
+    summary_lines,
+)
 from ._run import Run
 from ._usage import parse
 
@@ -52,10 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     run = Run(plan, client, screen, report)
     screen.set_labels(run.labels)
     try:
-        interrupted, failure = _execute(run, screen)
+        interrupted, failure, outcomes = _execute(run, screen)
     except BrokenPipeError:
         return _pipe_closed()
-    outcomes = run.finish(interrupted)
     report.end(outcomes)
     if failure is not None:
         sys.stderr.write(f"pssh: internal error: {type(failure).__name__}: {failure}\n")
@@ -69,9 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     return exit_status(outcomes, interrupted)
 
 
-def _execute(run: Run, screen: Screen) -> tuple[bool, BaseException | None]:
-    """Run the work until it ends or a signal stops it; then close every connection.
-    Whether it was interrupted, and the error if the work itself failed."""
+def _execute(run: Run, screen: Screen) -> tuple[bool, BaseException | None, list[Outcome]]:
+    """Run the work until it ends or a signal stops it, record how the hosts left
+    ended, then close every connection. Whether it was interrupted, the error if the
+    work itself failed, and every host's outcome."""
     stop = Event()
     handlers = [gevent.signal_handler(signum, stop.set)
                 for signum in (signal.SIGINT, signal.SIGTERM)]
@@ -85,12 +92,13 @@ def _execute(run: Run, screen: Screen) -> tuple[bool, BaseException | None]:
         if interrupted:
             signal.signal(signal.SIGINT, _quit_now)
             job.kill(block=True, timeout=_CLOSE_SECONDS)
+        outcomes = run.finish(interrupted)
     finally:
         screen.stop_progress()
         _close(run)
     if isinstance(job.exception, BrokenPipeError):
         raise job.exception
-    return interrupted, job.exception
+    return interrupted, job.exception, outcomes
 
 
 def _close(run: Run) -> None:

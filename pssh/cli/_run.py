@@ -46,7 +46,11 @@ def _buffered(host_out: HostOutput, stderr: bool) -> list[str]:
     if host_out.buffers is None:
         return []
     stream = host_out.buffers.stderr if stderr else host_out.buffers.stdout
-    return stream.rw_buffer.read().decode(host_out.encoding, "replace").splitlines()
+    try:
+        data = stream.rw_buffer.read()
+    except SSHError:
+        return []
+    return data.decode(host_out.encoding, "replace").splitlines()
 
 
 class Run:
