@@ -151,7 +151,7 @@ def test_timeout_keeps_partial_output(hosts: list[str], login: list[str]) -> Non
     result = pssh("-t", "1", "-H", ",".join(hosts[:2]), *login, "echo before; sleep 30")
     assert result.returncode == 3
     assert sorted(_lines(result.stdout)) == sorted(f"{host}: before" for host in hosts[:2])
-    assert "2 timeout" in result.stderr
+    assert "2 timed out" in result.stderr
     assert "timed out: 127.0.0.[2-3]" in result.stderr
 
 

@@ -20,20 +20,13 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-__all__ = ["Screen", "Progress", "size"]
+from ._results import size
+
+__all__ = ["Screen", "Progress"]
 
 _PALETTE = ("cyan", "green", "yellow", "magenta", "blue", "bright_cyan", "bright_green",
             "bright_yellow", "bright_magenta", "bright_blue")
 _REDRAW_SECONDS = 0.125
-
-
-def size(count: float) -> str:
-    """A byte count for people: ``12.3 MB``."""
-    for unit in ("B", "kB", "MB", "GB"):
-        if count < 1000 or unit == "GB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1000
-    return f"{count:.1f} GB"
 
 
 class Progress:

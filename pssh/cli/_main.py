@@ -68,8 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERNAL
     if not plan.quiet:
         screen.flush()
+        copied = run.progress.transferred()[0] if plan.action != "run" else None
         for line in summary_lines(outcomes, len(outcomes), time.monotonic() - run.started,
-                                  interrupted):
+                                  interrupted, copied):
             screen.line(line, stderr=True)
     screen.flush()
     return exit_status(outcomes, interrupted)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import os
 
-from ._display import Screen, size
+from ._display import Screen
 from ._hosts import fold
-from ._results import Outcome
+from ._results import Outcome, size
 
 __all__ = ["Report", "make_report"]
 

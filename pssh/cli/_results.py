@@ -18,7 +18,6 @@ are those of the classic ``pssh`` tool for the same situations.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +33,7 @@ from ._hosts import fold
 
 __all__ = ["Outcome", "EXIT_OK", "EXIT_USAGE", "EXIT_TIMEOUT", "EXIT_UNREACHABLE",
            "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_INTERNAL", "status_of_error",
-           "exit_status", "summary_lines"]
+           "exit_status", "summary_lines", "size"]
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -114,17 +113,22 @@ def _why(outcome: Outcome) -> str:
     return type(outcome.error).__name__
 
 
+_COUNTED = {"failed": "failed", "unreachable": "unreachable", "error": "session failed",
+            "timeout": "timed out", "interrupted": "interrupted"}
+
+
 def summary_lines(outcomes: list[Outcome], total: int, elapsed: float,
-                  interrupted: bool = False) -> list[str]:
+                  interrupted: bool = False, transferred: int | None = None) -> list[str]:
     """The summary: counts on the first line, then one line per kind of failure with
     its folded host set (and one host's message for errors)."""
     counts: dict[str, int] = {}
     for outcome in outcomes:
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
     parts = [f"{counts.get('ok', 0)} ok"]
-    parts += [f"{counts[status]} {status}"
-              for status in ("failed", "unreachable", "error", "timeout", "interrupted")
+    parts += [f"{counts[status]} {name}" for status, name in _COUNTED.items()
               if counts.get(status)]
+    if transferred is not None:
+        parts.append(f"{size(transferred)} copied")
     not_run = total - len(outcomes)
     if not_run:
         parts.append(f"{not_run} not started")
@@ -142,6 +146,10 @@ def summary_lines(outcomes: list[Outcome], total: int, elapsed: float,
     return lines
 
 
-def now() -> float:
-    """Wall-clock time for the ``--json`` timestamps."""
-    return time.time()
+def size(count: float) -> str:
+    """A byte count for people: ``12.3 MB``."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if count < 1000 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    return f"{count:.1f} GB"
