@@ -10,7 +10,7 @@ APT_GET := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv sshd-deps demo test lint docs check
+.PHONY: venv sshd-deps demo test lint docs man check
 
 venv: $(VENV_STAMP)
 
@@ -27,6 +27,7 @@ sshd-deps:
 
 demo: sshd-deps venv
 	$(VENV)/bin/python examples/local_demo.py
+	$(VENV)/bin/python examples/cli_demo.py
 
 test: sshd-deps venv
 	$(VENV)/bin/python -m pytest tests
@@ -38,6 +39,10 @@ lint: venv
 # The HTML docs, with every cross-reference resolved and no warning allowed.
 docs: venv
 	$(VENV)/bin/sphinx-build -n -W --keep-going -q -b html doc doc/_build/html
+
+# pssh(1), the command line's manual page, from doc/cli.rst: doc/_build/man/pssh.1
+man: venv
+	$(VENV)/bin/sphinx-build -n -W --keep-going -q -b man doc doc/_build/man
 
 # What CI checks: lint, types, docs, then the examples and the tests.
 check: lint docs test

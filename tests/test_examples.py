@@ -80,8 +80,24 @@ def _check_copy_files(lines: list[str]) -> None:
                             summary), summary
 
 
+def _check_cli_demo(lines: list[str]) -> None:
+    uname = subprocess.run(["uname", "-sr"], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    rule = "-" * 15
+    assert re.fullmatch(r"sshd on 3 loopback hosts, port \d+", lines[0]), lines
+    first, second = "\n".join(lines[2:]).split("\n\n")[:2]
+    assert first.splitlines()[0] == "$ pssh -H '127.0.0.[2-4]' -b 'uname -sr'"
+    assert first.splitlines()[1:5] == [rule, "127.0.0.[2-4] (3)", rule, uname]
+    assert re.fullmatch(rf"3 hosts in {NUMBER} s: 3 ok", first.splitlines()[5])
+    assert first.splitlines()[6] == "(exit status 0)"
+    assert second.splitlines()[1:9] == [rule, "127.0.0.[2,4] (2)", rule, "deployed",
+                                        rule, "127.0.0.3 (1)", rule, "broken"]
+    assert second.splitlines()[-2:] == ["  exit 3: 127.0.0.3", "(exit status 5)"]
+
+
 # examples/<name>: (command-line arguments, check of the printed lines)
 EXAMPLES = {
+    "cli_demo.py": (["--hosts", "3"], _check_cli_demo),
     "local_demo.py": (["--hosts", "3"], _check_local_demo),
     "copy_files.py": (["--hosts", "3", "--size-mb", "1"], _check_copy_files),
 }
