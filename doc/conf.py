@@ -26,3 +26,7 @@ nitpick_ignore = [
     ("py:class", "KnownHostsSetting"),  # what known_hosts= takes: see doc/security.rst
 ]
 exclude_patterns = ["_build"]
+
+# `make man` builds pssh(1) from the command line's page.
+man_pages = [("cli", "pssh", "run commands and copy files on many hosts at once over SSH",
+              [author], 1)]
