@@ -163,6 +163,38 @@ def test_timeout_in_json_mode_keeps_partial_output(hosts: list[str], login: list
     assert record["stdout"] == "before\n"
 
 
+def test_libssh_engine_runs_commands(hosts: list[str], login: list[str]) -> None:
+    result = pssh("--engine", "libssh", "-H", ",".join(hosts[:2]), *login, "echo", "libssh")
+    assert result.returncode == 0, result.stderr
+    assert sorted(_lines(result.stdout)) == sorted(f"{host}: libssh" for host in hosts[:2])
+
+
+def test_a_remote_command_named_put_after_double_dash(hosts: list[str],
+                                                      login: list[str]) -> None:
+    result = pssh("-H", hosts[0], *login, "--", "put", "x")
+    assert result.returncode == 5  # bash: put: command not found
+    assert f"exit 127: {hosts[0]}" in result.stderr
+
+
+def test_bare_ssh_config_does_not_take_the_command(hosts: list[str],
+                                                   login: list[str]) -> None:
+    result = pssh("-H", hosts[0], *login, "--ssh-config", "echo", "hi")
+    assert result.returncode in (0, 2), result.stderr
+    if result.returncode == 0:
+        assert result.stdout == f"{hosts[0]}: hi\n"
+
+
+def test_strict_host_key_policy_refuses_unknown_hosts(hosts: list[str], login: list[str],
+                                                      tmp_path: Path) -> None:
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text("")
+    result = pssh("--host-key-policy", "strict", "-O", f"UserKnownHostsFile={known_hosts}",
+                  "-H", ",".join(hosts[:2]), *login, "true")
+    assert result.returncode == 4
+    assert f"{hosts[0]}: [HostKeyError]" in result.stderr
+    assert "HostKeyError: 127.0.0.[2-3]" in result.stderr
+
+
 # -- copies ---------------------------------------------------------------------------------
 
 

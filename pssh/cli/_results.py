@@ -133,7 +133,8 @@ def summary_lines(outcomes: list[Outcome], total: int, elapsed: float,
     if not_run:
         parts.append(f"{not_run} not started")
     head = "interrupted: " if interrupted else ""
-    lines = [f"{head}{total} hosts in {elapsed:.2f} s: {', '.join(parts)}"]
+    hosts = "host" if total == 1 else "hosts"
+    lines = [f"{head}{total} {hosts} in {elapsed:.2f} s: {', '.join(parts)}"]
     groups: dict[str, list[Outcome]] = {}
     for outcome in outcomes:
         if outcome.status != "ok":

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import dataclass, field
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ._hosts import Target, UsageError, exclude, parse_targets, read_host_file
 
@@ -75,7 +75,13 @@ def _seconds(text: str) -> float:
 
 
 def _common_options(parser: argparse.ArgumentParser) -> None:
-    hosts = parser.add_argument_group("hosts")
+    _host_options(parser.add_argument_group("hosts"))
+    _connection_options(parser.add_argument_group("connection"))
+    _output_options(parser.add_argument_group("output"))
+    parser.add_argument("--help", action="help", help="show this help and exit")
+
+
+def _host_options(hosts: Any) -> None:
     hosts.add_argument("-H", "--hosts", dest="hosts", action="append", default=[],
                        metavar="HOSTS", help="hosts as a node set: web[01-20],db[1-3], "
                        "user@host:port entries; repeatable")
@@ -84,7 +90,9 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
                        "# comments; repeatable")
     hosts.add_argument("-x", "--exclude", action="append", default=[], metavar="HOSTS",
                        help="leave out these hosts (a node set); repeatable")
-    ssh = parser.add_argument_group("connection")
+
+
+def _connection_options(ssh: Any) -> None:
     ssh.add_argument("-l", "--user", help="log in as USER (default: the local user)")
     ssh.add_argument("-p", "--parallel", dest="parallelism", type=_positive_int,
                      default=100, metavar="N", help="hosts handled at once (default: 100)")
@@ -102,7 +110,9 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
                      help="what to do with host keys not on file or changed")
     ssh.add_argument("--engine", choices=sorted(ENGINES), default="libssh2",
                      help="SSH library: libssh2 (default) or libssh")
-    out = parser.add_argument_group("output")
+
+
+def _output_options(out: Any) -> None:
     out.add_argument("-b", "--gather", action="store_true",
                      help="show identical outputs once, under their folded host set")
     out.add_argument("--json", action="store_true",
@@ -112,7 +122,6 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
     out.add_argument("-e", "--errdir", dest="err_dir", metavar="DIR",
                      help="write each host's stderr to DIR/HOST instead of showing it")
     out.add_argument("-q", "--quiet", action="store_true", help="no summary at the end")
-    parser.add_argument("--help", action="help", help="show this help and exit")
 
 
 def _run_parser() -> _Parser:
