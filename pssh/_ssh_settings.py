@@ -12,6 +12,7 @@ Pure: no SSH library, no gevent.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Iterable, Sequence
@@ -55,6 +56,7 @@ class HostSettings:
     identity_agent: str | None = None
     cert_files: tuple[str, ...] = ()
     proxy_jump: tuple[str, ...] = ()
+    proxy_identity_files: tuple[str, ...] = ()
     connect_timeout: int | None = None
     server_alive_interval: int | None = None
     server_alive_count_max: int | None = None
@@ -153,6 +155,8 @@ def client_keywords(settings: HostSettings) -> tuple[dict[str, Any], set[str]]:
             keywords["pkey"] = settings.identity_files[0]
     if settings.proxy_jump:
         keywords.update(_proxy_keywords(settings.proxy_jump))
+        if settings.proxy_identity_files:
+            keywords["proxy_pkey"] = settings.proxy_identity_files[0]
     if settings.connect_timeout is not None:
         keywords["timeout"] = settings.connect_timeout
     if settings.server_alive_interval is not None:
@@ -257,3 +261,29 @@ def log_unsupported(settings: Iterable[HostSettings], also: dict[str, set[str]] 
                                         else "")
         logger.warning("ssh_config: %s applies to %s but pssh cannot honour it; ignored",
                        keyword, shown)
+
+
+def resolve_jumps(config: SSHConfig, settings: HostSettings) -> HostSettings:
+    """``settings`` with each ``ProxyJump`` hop looked up in ``config`` as OpenSSH does
+    (an alias becomes its HostName, with its Port and User, as ``user@host:port``), and
+    the first hop's first IdentityFile as the key for the hops: pssh authenticates every
+    hop of a chain with one ``proxy_pkey``."""
+    if not settings.proxy_jump:
+        return settings
+    hops: list[str] = []
+    identities: tuple[str, ...] = ()
+    for spec in settings.proxy_jump:
+        user, _, address = spec.rpartition("@")
+        host, port = address, None
+        if address.startswith("["):
+            host, _, rest = address[1:].partition("]")
+            port = rest.removeprefix(":") or None
+        elif address.count(":") == 1:
+            host, _, port = address.partition(":")
+        hop = host_settings(config.lookup(host, user=user or None,
+                                          port=int(port) if port else None))
+        name = f"[{hop.hostname}]" if ":" in hop.hostname else hop.hostname
+        hops.append(f"{hop.user}@{name}:{hop.port}")
+        identities = identities or hop.identity_files
+    return dataclasses.replace(settings, proxy_jump=tuple(hops),
+                               proxy_identity_files=identities)

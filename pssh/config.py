@@ -14,7 +14,13 @@ from typing import Any
 
 from ._known_hosts import POLICIES
 from ._secrets import masked
-from ._ssh_settings import client_keywords, host_settings, log_unsupported, open_config
+from ._ssh_settings import (
+    client_keywords,
+    host_settings,
+    log_unsupported,
+    open_config,
+    resolve_jumps,
+)
 
 __all__ = ["HostConfig"]
 
@@ -109,8 +115,9 @@ class HostConfig:
         :raises ValueError: ``path`` is missing, or a line of the file is one OpenSSH
             would refuse (an ``SSHConfigError`` naming the file and line).
         """
-        report = open_config(True if path is None else path).lookup(host)
-        settings = host_settings(report)
+        config = open_config(True if path is None else path)
+        report = config.lookup(host)
+        settings = resolve_jumps(config, host_settings(report))
         found, gaps = client_keywords(settings)
         if settings.hostname == host.lower():
             found.pop("_hostname")

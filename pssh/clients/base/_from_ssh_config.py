@@ -25,6 +25,7 @@ from ..._ssh_settings import (
     host_settings,
     log_unsupported,
     open_config,
+    resolve_jumps,
 )
 
 __all__ = ["apply_ssh_config", "engine_keywords", "fill", "log_engine_gaps", "remember_explicit",
@@ -42,7 +43,8 @@ def resolve(ssh_config: Any, host: str, user: str | None = None, port: int | Non
             ) -> HostSettings:
     """The settings ``ssh_config`` (as the clients take it) gives ``host``, with ``user``
     and ``port`` as given on the command line (``ssh -l``/``-p``)."""
-    return host_settings(open_config(ssh_config).lookup(host, user=user, port=port))
+    config = open_config(ssh_config)
+    return resolve_jumps(config, host_settings(config.lookup(host, user=user, port=port)))
 
 
 def engine_keywords(settings: HostSettings, accepted: frozenset[str] | set[str],

@@ -170,7 +170,7 @@ class SSHClient(BaseSSHClient):
     def _open_socket(self, deadline: float | None) -> SocketHandle:
         if self._bastion is None:
             return super()._open_socket(deadline)
-        return self._bastion.open_tunnel(self.host, self.port, deadline)
+        return self._bastion.open_tunnel(self._address, self.port, deadline)
 
     def disconnect(self) -> None:
         """End the connection; safe to call more than once.
