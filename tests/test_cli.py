@@ -195,6 +195,23 @@ def test_strict_host_key_policy_refuses_unknown_hosts(hosts: list[str], login: l
     assert "HostKeyError: 127.0.0.[2-3]" in result.stderr
 
 
+def test_a_reader_that_goes_away_stops_the_run_quietly(hosts: list[str],
+                                                      login: list[str]) -> None:
+    """``pssh ... | head -1``: exit status 141, as for a program SIGPIPE ended."""
+    child = subprocess.Popen([sys.executable, "-m", "pssh", "-H", ",".join(hosts[:5]),
+                              *login, "seq 1 100000"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stderr is not None
+    first = child.stdout.readline()
+    child.stdout.close()
+    status = child.wait(timeout=30)
+    err = child.stderr.read()
+    child.stderr.close()
+    assert first.endswith(": 1\n")
+    assert status == 141
+    assert err == ""
+
+
 # -- copies ---------------------------------------------------------------------------------
 
 

@@ -11,11 +11,13 @@ a second, and at every host's end.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import TextIO
 
 import gevent
+from gevent.event import Event
 from rich.console import Console
 from rich.live import Live
 from rich.text import Text
@@ -84,6 +86,8 @@ class Screen:
         # stderr lines join the terminal's console only when stderr is that terminal too
         self.err_tty = self.tty and self.stderr.isatty()
         self.styles: dict[str, str] = {}
+        # set when stdout's reader has gone (``pssh ... | head``): the run stops
+        self.closed = Event()
         self._live: Live | None = None
         self._redraw: gevent.Greenlet | None = None
 
@@ -124,7 +128,7 @@ class Screen:
     def host_line(self, label: str, line: str, stderr: bool = False) -> None:
         """``label: line``, the label in the host's colour on a terminal."""
         if stderr and not self.err_tty or not stderr and self.console is None:
-            (self.stderr if stderr else self.stdout).write(f"{label}: {line}\n")
+            self._write(self.stderr if stderr else self.stdout, f"{label}: {line}\n")
             return
         assert self.console is not None
         text = Text()
@@ -135,15 +139,36 @@ class Screen:
     def line(self, line: str, stderr: bool = False, style: str = "") -> None:
         """A line of the command line's own (headers, JSON, the summary)."""
         if stderr and not self.err_tty or not stderr and self.console is None:
-            stream = self.stderr if stderr else self.stdout
-            stream.write(line + "\n")
+            self._write(self.stderr if stderr else self.stdout, line + "\n")
             return
         assert self.console is not None
         self.console.print(Text(line, style=style))
+
+    def _write(self, stream: TextIO, text: str) -> None:
+        if self.closed.is_set():
+            return
+        try:
+            stream.write(text)
+        except BrokenPipeError:
+            self._reader_gone(stream)
+
+    def _reader_gone(self, stream: TextIO) -> None:
+        """Nobody reads ``stream`` any more: stop the run, and send what is still
+        buffered for it nowhere (so exiting does not complain about it either)."""
+        self.closed.set()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError):
+            pass
+        finally:
+            os.close(devnull)
 
     def flush(self) -> None:
         for stream in (self.stdout, self.stderr):
             try:
                 stream.flush()
+            except BrokenPipeError:
+                self._reader_gone(stream)
             except (OSError, ValueError):
                 pass

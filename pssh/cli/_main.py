@@ -33,6 +33,9 @@ from ._usage import parse
 
 __all__ = ["main"]
 
+# The exit status of a program that SIGPIPE ended: stdout's reader went away.
+EXIT_PIPE_CLOSED = 128 + signal.SIGPIPE
+
 # How long closing every connection may take after an interrupt or a timeout.
 _CLOSE_SECONDS = 5.0
 
@@ -58,10 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     run = Run(plan, client, screen, report)
     screen.set_labels(run.labels)
-    try:
-        interrupted, failure, outcomes = _execute(run, screen)
-    except BrokenPipeError:
-        return _pipe_closed()
+    interrupted, failure, outcomes = _execute(run, screen)
+    if screen.closed.is_set():
+        return EXIT_PIPE_CLOSED  # as a program killed by SIGPIPE, without a word
     report.end(outcomes)
     if failure is not None:
         sys.stderr.write(f"pssh: internal error: {type(failure).__name__}: {failure}\n")
@@ -86,7 +88,7 @@ def _execute(run: Run, screen: Screen) -> tuple[bool, BaseException | None, list
     job = gevent.spawn(run.execute)
     screen.start_progress(run.progress)
     try:
-        gevent.wait([job, stop], count=1)
+        gevent.wait([job, stop, screen.closed], count=1)
         interrupted = not job.ready()
         for handler in handlers:
             handler.cancel()
@@ -97,8 +99,6 @@ def _execute(run: Run, screen: Screen) -> tuple[bool, BaseException | None, list
     finally:
         screen.stop_progress()
         _close(run)
-    if isinstance(job.exception, BrokenPipeError):
-        raise job.exception
     return interrupted, job.exception, outcomes
 
 
@@ -108,10 +108,3 @@ def _close(run: Run) -> None:
     with gevent.Timeout(_CLOSE_SECONDS, False):
         client.pool.kill(block=True)
         client.disconnect()
-
-
-def _pipe_closed() -> int:
-    """stdout's reader went away (``pssh ... | head``): stop quietly, as cat does."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    return EXIT_INTERNAL

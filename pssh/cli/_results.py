@@ -12,7 +12,8 @@ status of the whole run, the worst one winning, in this order:
 0    every host ok
 ===  ===========================================================================
 
-(2 is bad usage, found before any connection; 1 an unexpected internal error.) 3, 4 and 5
+(2 is bad usage, found before any connection; 141 a closed stdout, as after SIGPIPE; 1
+an unexpected internal error.) 3, 4 and 5
 are those of the classic ``pssh`` tool for the same situations.
 """
 
