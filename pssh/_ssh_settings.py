@@ -184,19 +184,25 @@ def _proxy_keywords(hops: tuple[str, ...]) -> dict[str, Any]:
     (the native engine parses ``[user@]host[:port]`` hops itself)."""
     if len(hops) > 1:
         return {"proxy_host": ",".join(hops)}
-    user, _, address = hops[0].rpartition("@")
-    host, port = address, None
-    if address.startswith("["):
-        host, _, rest = address[1:].partition("]")
-        port = rest.removeprefix(":") or None
-    elif address.count(":") == 1:
-        host, _, port = address.partition(":")
+    user, host, port = _split_hop(hops[0])
     keywords: dict[str, Any] = {"proxy_host": host}
     if port:
-        keywords["proxy_port"] = int(port)
+        keywords["proxy_port"] = port
     if user:
         keywords["proxy_user"] = user
     return keywords
+
+
+def _split_hop(spec: str) -> tuple[str | None, str, int | None]:
+    """``[user@]host[:port]`` (an IPv6 address in brackets) as (user, host, port)."""
+    user, _, address = spec.rpartition("@")
+    host, port = address, ""
+    if address.startswith("["):
+        host, _, rest = address[1:].partition("]")
+        port = rest.removeprefix(":")
+    elif address.count(":") == 1:
+        host, _, port = address.partition(":")
+    return user or None, host, int(port) if port else None
 
 
 # -- what callers share ----------------------------------------------------------------
@@ -273,15 +279,8 @@ def resolve_jumps(config: SSHConfig, settings: HostSettings) -> HostSettings:
     hops: list[str] = []
     identities: tuple[str, ...] = ()
     for spec in settings.proxy_jump:
-        user, _, address = spec.rpartition("@")
-        host, port = address, None
-        if address.startswith("["):
-            host, _, rest = address[1:].partition("]")
-            port = rest.removeprefix(":") or None
-        elif address.count(":") == 1:
-            host, _, port = address.partition(":")
-        hop = host_settings(config.lookup(host, user=user or None,
-                                          port=int(port) if port else None))
+        user, host, port = _split_hop(spec)
+        hop = host_settings(config.lookup(host, user=user, port=port))
         name = f"[{hop.hostname}]" if ":" in hop.hostname else hop.hostname
         hops.append(f"{hop.user}@{name}:{hop.port}")
         identities = identities or hop.identity_files
