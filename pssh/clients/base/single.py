@@ -14,26 +14,26 @@ other library error into ``SessionError`` with the library's words as ``reason``
 An engine subclass supplies only its library's calls: the session and its handshake,
 the authentication methods, opening a channel, its reader and stdin writes, a keepalive,
 and which of its library's errors mean the connection is gone.
+
+The module is longer than the house limit: ``BaseSSHClient`` carries, besides the engine
+seams, parallel-ssh's whole single-host API (``execute``, ``read_output``, ``poll`` ...)
+so that both engines share it; the TCP side lives in ``_tcp.py``.
 """
 
 from __future__ import annotations
 
-import errno
 import getpass
 import logging
 import os
-import resource
-import socket as stdlib_socket
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from functools import partial
-from typing import Any, Callable, NoReturn
+from typing import Any, Callable
 
 import gevent
-from gevent import socket
 
 from ..._commands import wrap_command
-from ..._deadline import check_timeout, deadline_after, time_left
+from ..._deadline import check_timeout, deadline_after
 from ..._known_hosts import DEFAULT_KNOWN_HOSTS, DEFAULT_POLICY, KnownHostsSetting
 from ..._validate import (
     check_buffer_limit,
@@ -52,20 +52,17 @@ from ...exceptions import (
     AuthenticationError,
     ConnectionError,
     InvalidAPIUseError,
-    NoIPv6AddressFoundError,
     PKeyFileError,
-    RefusedConnectionError,
     SessionError,
     SSHError,
     Timeout,
-    UnknownHostError,
 )
 from ...output import HostOutput, LineBuffer
 from ._channel import Stdin
 from ._host_keys import host_key_algorithms, host_key_settings, verify_host_key
 from ._keepalive import Keepalive
 from ._seams import where
-from ._tcp import SocketHandle
+from ._tcp import Retryable, SocketHandle, TCPTarget
 from ._wait import BaseSessionWaiter, DeadlineExceeded
 from .shell import InteractiveShell
 
@@ -81,14 +78,6 @@ CLEANUP_TIMEOUT = 5.0
 # What a library error means, as an engine classifies it (see _failure_of).
 SESSION_FAILED = "session failed"
 CONNECTION_LOST = "connection lost"
-
-
-class _Retryable(Exception):
-    """A connection attempt failed in a way that another attempt may not."""
-
-    def __init__(self, error: SSHError) -> None:
-        super().__init__(str(error))
-        self.error = error
 
 
 class PollMixIn:
@@ -287,7 +276,7 @@ class BaseSSHClient(PollMixIn):
                 self._check_host_key()
                 self._authenticate(deadline)
                 return
-            except _Retryable as failure:
+            except Retryable as failure:
                 self.disconnect()
                 attempt += 1
                 if attempt > self.num_retries:
@@ -316,86 +305,16 @@ class BaseSSHClient(PollMixIn):
                       action="SSH handshake")
         except SSHError as exc:
             # The server may be busy (MaxStartups) or restarting: worth another attempt.
-            raise _Retryable(exc) from exc.__cause__
+            raise Retryable(exc) from exc.__cause__
 
     def _open_socket(self, deadline: float | None) -> SocketHandle:
-        family = stdlib_socket.AF_INET6 if self.ipv6_only else stdlib_socket.AF_UNSPEC
-        for family_, type_, proto, _, address in self._resolve(family):
-            try:
-                sock = socket.socket(family_, type_, proto)
-            except OSError as exc:
-                raise self._no_socket_error(exc) from exc
-            left = time_left(deadline)
-            # A zero timeout would make the socket non-blocking: connect() would fail at
-            # once with EINPROGRESS instead of timing out.
-            sock.settimeout(left if left is None or left > 0 else 1e-9)
-            try:
-                sock.connect(address)
-            except BaseException as exc:
-                sock.close()
-                self._raise_connect_error(exc)
-            sock.setsockopt(stdlib_socket.IPPROTO_TCP, stdlib_socket.TCP_NODELAY, 1)
-            return SocketHandle(sock)
-        raise AssertionError("unreachable: _resolve returns at least one address")
-
-    def _resolve(self, family: int) -> list[tuple[Any, ...]]:
-        try:
-            # An IP address needs no lookup: parse it here rather than hand it to gevent's
-            # resolver thread, which costs a thread switch each way per host.
-            return stdlib_socket.getaddrinfo(
-                self._address, self.port, family, stdlib_socket.SOCK_STREAM,
-                stdlib_socket.IPPROTO_TCP, stdlib_socket.AI_NUMERICHOST)
-        except stdlib_socket.gaierror:
-            pass  # a name, or an address of the wrong family
-        try:
-            found: list[tuple[Any, ...]] = socket.getaddrinfo(
-                self._address, self.port, family, stdlib_socket.SOCK_STREAM,
-                stdlib_socket.IPPROTO_TCP)
-        except stdlib_socket.gaierror as exc:
-            if self.ipv6_only:
-                raise NoIPv6AddressFoundError(
-                    f"Host {self.host!r} has no IPv6 address ({exc.strerror}) and ipv6_only "
-                    f"is set; give an IPv6 address or unset ipv6_only",
-                    host=self.host, port=self.port) from exc
-            raise UnknownHostError(
-                f"Cannot resolve host {self._address_name()} (port {self.port}): "
-                f"{exc.strerror}; "
-                f"check the host name", host=self.host, port=self.port) from exc
-        return found
-
-    def _address_name(self) -> str:
-        """``host`` as messages name it, with its ssh_config HostName if it has one."""
-        if self._address == self.host:
-            return repr(self.host)
-        return f"{self.host!r} (HostName {self._address!r})"
+        return TCPTarget(self.host, self._address, self.port, self.ipv6_only,
+                         self.timeout).connect(deadline)
 
     def _no_socket_error(self, exc: OSError) -> ConnectionError:
         """The error for a socket (or its duplicate) that could not be made."""
-        if exc.errno in (errno.EMFILE, errno.ENFILE):
-            return ConnectionError(
-                f"Cannot connect to {self._where()}: this process is out of file "
-                f"descriptors ({exc.strerror}); raise the limit (ulimit -n, now "
-                f"{_open_files_limit()}) or give one client fewer hosts or a smaller "
-                f"pool_size", host=self.host, port=self.port, reason=exc.strerror)
-        return ConnectionError(f"Cannot make a socket to connect to {self._where()}: "
-                               f"{exc.strerror or exc}", host=self.host, port=self.port,
-                               reason=exc.strerror)
-
-    def _raise_connect_error(self, exc: BaseException) -> NoReturn:
-        if isinstance(exc, stdlib_socket.timeout):
-            raise _Retryable(Timeout(
-                f"Connecting to {self._where()} timed out after {self.timeout}s",
-                host=self.host, port=self.port)) from exc
-        if isinstance(exc, ConnectionRefusedError):  # the builtin, from connect()
-            raise RefusedConnectionError(
-                f"Connection to {self._where()} refused: nothing listens on port {self.port} "
-                f"there; check the host and port", host=self.host, port=self.port,
-                reason=exc.strerror) from exc
-        if isinstance(exc, OSError):
-            raise _Retryable(ConnectionError(
-                f"Cannot connect to {self._where()}: {exc.strerror or exc}",
-                host=self.host, port=self.port, reason=exc.strerror or str(exc))) from exc
-        raise exc
+        return TCPTarget(self.host, self._address, self.port, self.ipv6_only,
+                         self.timeout).no_socket_error(exc)
 
     def _check_host_key(self) -> None:
         """Check the server's host key (the handshake is done, nothing sent yet).
@@ -445,7 +364,7 @@ class BaseSSHClient(PollMixIn):
         tried.append(name)
         try:
             method(argument, deadline)
-        except (Timeout, _Retryable):
+        except (Timeout, Retryable):
             raise
         except SSHError as exc:
             raise AuthenticationError(
@@ -792,9 +711,3 @@ def warn_agent_forwarding_ignored(forward_ssh_agent: Any, where: str, library: s
             f"agent requests a server sends back, so the agent is not forwarded. Use "
             f"OpenSSH's `ssh -A` for commands that need the agent on the remote side",
             RuntimeWarning, stacklevel=3)
-
-
-def _open_files_limit() -> str:
-    """This process's soft limit on open files, as text."""
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    return "unlimited" if soft == resource.RLIM_INFINITY else str(soft)
