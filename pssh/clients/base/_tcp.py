@@ -4,13 +4,14 @@ SSH library and the wait loop use (:class:`SocketHandle`), and prompt acknowledg
 it (:class:`QuickAck`).
 
 Why the acknowledgements: OpenSSH's server sends with Nagle's algorithm on (it turns it
-off only for sessions with a pty), so a small message that follows another one waits until the client acknowledges
-the first. Linux delays that acknowledgement by up to 40 ms when the client has nothing
-to send. Right after authentication the server sends its host keys in two writes and
-then the channel-open confirmation, and every channel open used to take 42 ms for that
-reason alone. Asking the kernel for an immediate acknowledgement before each wait for
-incoming data removes the stall. ``TCP_QUICKACK`` is not sticky (the kernel falls back to
-delayed acknowledgements as soon as we send), which is why it is set at every wait.
+off only for sessions with a pty), so a small message that follows another one waits
+until the client acknowledges the first. Linux delays that acknowledgement by up to 40
+ms when the client has nothing to send. Right after authentication the server sends its
+host keys in two writes and then the channel-open confirmation, and every channel open
+used to take 42 ms for that reason alone. Asking the kernel for an immediate
+acknowledgement before each wait for incoming data removes the stall. ``TCP_QUICKACK``
+is not sticky (the kernel falls back to delayed acknowledgements as soon as we send),
+which is why it is set at every wait.
 """
 
 from __future__ import annotations
