@@ -5,7 +5,11 @@ connects its host position's client (made once, then reused) and starts the comm
 It returns when every command has started, one :class:`~pssh.output.HostOutput` per
 host position in host order. ``join`` then waits on all of them at once under one
 deadline, reading their output as it arrives so no remote command stalls on a full
-channel window.
+channel window; ``iter_completed`` does the same and hands each output over as it ends.
+
+The module is longer than the house limit because ``BaseParallelSSHClient`` keeps
+parallel-ssh's whole parallel API (its full constructor, shells, ``get_last_output``...)
+besides the fan-out, the per-host settings and the checks made before connecting.
 """
 
 from __future__ import annotations
