@@ -168,3 +168,8 @@ def test_read_output_times_out_keeping_what_came(client):
     assert next(lines) == b"early"
     with pytest.raises(Timeout):
         next(lines)
+
+
+def test_repr_of_a_client_whose_construction_failed_does_not_raise(engine):
+    client = engine.ParallelSSHClient.__new__(engine.ParallelSSHClient)
+    assert "0 hosts" in repr(client)

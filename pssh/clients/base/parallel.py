@@ -184,8 +184,10 @@ class BaseParallelSSHClient:
         self._hosts = new_hosts
 
     def __repr__(self) -> str:
-        return (f"<{type(self).__name__} {len(self._hosts)} hosts, "
-                f"{len(self._host_clients)} connected, pool_size={self.pool_size}>")
+        # Safe on an object whose __init__ failed part way (a traceback may show it).
+        hosts, clients = getattr(self, "_hosts", []), getattr(self, "_host_clients", {})
+        return (f"<{type(self).__name__} {len(hosts)} hosts, {len(clients)} connected, "
+                f"pool_size={getattr(self, 'pool_size', None)}>")
 
     def __enter__(self) -> BaseParallelSSHClient:
         return self
