@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import os
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["MASK", "SECRET_NAMES", "KEY_NAMES", "describe_key", "is_key_text", "masked"]
+from ._ssh_certs import CertificateError, fingerprint, key_type_of
+
+__all__ = ["MASK", "SECRET_NAMES", "KEY_NAMES", "OpenSSHKeyHeader", "describe_key",
+           "is_key_text", "masked", "openssh_key_header"]
 
 MASK = "***"
 """What a password or passphrase shows as."""
@@ -59,17 +61,26 @@ def describe_key(key: Any) -> str:
     if not isinstance(key, (bytes, bytearray, memoryview)):
         return f"<{type(key).__name__} (not shown)>"
     data = bytes(key)
-    public = _public_blob(data)
-    if public is None:
+    header = openssh_key_header(data)
+    if header is None or header.public is None:
         return f"<{len(data)} bytes of private key>"
-    key_type = _read_string(public, 0)
-    digest = base64.b64encode(hashlib.sha256(public).digest()).decode().rstrip("=")
-    label = f"{key_type[0].decode('ascii', 'replace')} " if key_type else ""
-    return f"<private key bytes: {label}SHA256:{digest}>"
+    try:
+        label = f"{key_type_of(header.public)} "
+    except CertificateError:
+        label = ""
+    return f"<private key bytes: {label}{fingerprint(header.public)}>"
 
 
-def _public_blob(data: bytes) -> bytes | None:
-    """The public key blob in the header of an OpenSSH private key, or ``None``."""
+class OpenSSHKeyHeader(NamedTuple):
+    """The clear part of an OpenSSH private key file: its cipher (``b"none"`` when not
+    encrypted) and its first public key blob (``None`` if the file is cut short)."""
+
+    cipher: bytes
+    public: bytes | None
+
+
+def openssh_key_header(data: bytes) -> OpenSSHKeyHeader | None:
+    """The header of an OpenSSH-format private key, or ``None`` for any other format."""
     if b"BEGIN OPENSSH PRIVATE KEY" not in data[:200]:
         return None
     body = b"".join(line.strip() for line in data.splitlines()
@@ -80,16 +91,19 @@ def _public_blob(data: bytes) -> bytes | None:
         return None
     if not raw.startswith(_OPENSSH_MAGIC):
         return None
-    offset = len(_OPENSSH_MAGIC)
-    for _ in range(3):  # cipher name, KDF name, KDF options
+    cipher = _read_string(raw, len(_OPENSSH_MAGIC))
+    if cipher is None:
+        return None
+    offset = cipher[1]
+    for _ in range(2):  # KDF name, KDF options
         field = _read_string(raw, offset)
         if field is None:
-            return None
+            return OpenSSHKeyHeader(cipher[0], None)
         offset = field[1]
     if len(raw) < offset + 4 or int.from_bytes(raw[offset:offset + 4], "big") < 1:
-        return None
+        return OpenSSHKeyHeader(cipher[0], None)
     public = _read_string(raw, offset + 4)
-    return None if public is None else public[0]
+    return OpenSSHKeyHeader(cipher[0], None if public is None else public[0])
 
 
 def _read_string(data: bytes, offset: int) -> tuple[bytes, int] | None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import codecs
 import os
 from typing import Any
 
-from ._secrets import describe_key, is_key_text, masked
+from ._secrets import describe_key, is_key_text, masked, openssh_key_header
 from .exceptions import PKeyFileError
 
 __all__ = ["check_port", "check_pkey", "check_hosts", "check_count", "check_buffer_limit",
@@ -173,24 +172,10 @@ def _is_private_key(data: bytes) -> bool:
     return any(marker in data[:200] for marker in _KEY_MARKERS)
 
 
-_OPENSSH_MAGIC = b"openssh-key-v1\0"
-
-
 def is_encrypted_key(data: bytes) -> bool:
     """Whether the private key ``data`` needs a passphrase: a PEM key marked encrypted,
     or an OpenSSH key whose cipher is not ``none``."""
-    head = data[:400]
-    if b"ENCRYPTED" in head:  # PEM: "Proc-Type: 4,ENCRYPTED" or "BEGIN ENCRYPTED ..."
+    if b"ENCRYPTED" in data[:400]:  # PEM: "Proc-Type: 4,ENCRYPTED" or "BEGIN ENCRYPTED ..."
         return True
-    if b"BEGIN OPENSSH PRIVATE KEY" not in head:
-        return False
-    body = b"".join(line for line in data.splitlines() if line and not line.startswith(b"-"))
-    try:
-        raw = base64.b64decode(body[:100] + b"=" * (-len(body[:100]) % 4))
-    except ValueError:
-        return False
-    if not raw.startswith(_OPENSSH_MAGIC):
-        return False
-    cipher_start = len(_OPENSSH_MAGIC) + 4
-    length = int.from_bytes(raw[len(_OPENSSH_MAGIC):cipher_start], "big")
-    return raw[cipher_start:cipher_start + length] != b"none"
+    header = openssh_key_header(data)
+    return header is not None and header.cipher != b"none"
