@@ -26,8 +26,6 @@ __all__ = ["ParallelSSHClient"]
 
 logger = logging.getLogger("pssh.clients.native")
 
-_UPLOADS = frozenset({"copy_file", "scp_send"})
-
 # HostConfig fields this engine does not take (libssh-only options).
 _NOT_NATIVE = {"cert_file", "gssapi_auth", "gssapi_server_identity",
                "gssapi_client_identity", "gssapi_delegate_credentials"}
@@ -173,8 +171,7 @@ class ParallelSSHClient(BaseParallelSSHClient):
             entry does not fit a path.
         """
         paths = self._copy_paths(local_file, remote_file, copy_args)
-        self._check_local_sources(paths, recurse)
-        return self._spawn_copies("copy_file", paths, recurse=recurse, progress=progress)
+        return self._spawn_uploads("copy_file", paths, recurse=recurse, progress=progress)
 
     def copy_remote_file(self, remote_file: str, local_file: str, recurse: bool = False,
                          suffix_separator: str = "_", copy_args: Any = None,
@@ -203,8 +200,7 @@ class ParallelSSHClient(BaseParallelSSHClient):
         """
         local_file, remote_file = _scp_templates(local_file, remote_file, copy_args)
         paths = self._copy_paths(local_file, remote_file, copy_args)
-        self._check_local_sources(paths, recurse)
-        return self._spawn_copies("scp_send", paths, recurse=recurse, progress=progress)
+        return self._spawn_uploads("scp_send", paths, recurse=recurse, progress=progress)
 
     def scp_recv(self, remote_file: str, local_file: str, recurse: bool = False,
                  copy_args: Any = None, suffix_separator: str = "_", *,
@@ -241,25 +237,26 @@ class ParallelSSHClient(BaseParallelSSHClient):
             return [(source, f"{destination}{suffix_separator}{host}") for host in self._hosts]
         return [(source, destination)] * len(self._hosts)
 
-    def _check_local_sources(self, paths: list[tuple[str, str]], recurse: bool) -> None:
-        """Refuse an upload of one local file that is missing (or a directory without
-        ``recurse``) before any connection is made. Per-host files (from ``copy_args``)
-        are checked per host, before that host connects: a missing one fails that host
-        only."""
+    def _spawn_uploads(self, method: str, paths: list[tuple[str, str]],
+                       **kwargs: Any) -> list[HostResult]:
+        """Spawn an upload, its local file checked before any connection is made: once,
+        here, when every host gets the same file; else per host, before that host
+        connects, so that a missing one (from ``copy_args``) fails that host only."""
         sources = {source for source, _ in paths}
         if len(sources) == 1:
-            check_local_source(sources.pop(), recurse, "any host")
+            check_local_source(next(iter(sources)), kwargs["recurse"], "any host")
+        return self._spawn_copies(method, paths, check_source=len(sources) > 1, **kwargs)
 
     def _spawn_copies(self, method: str, paths: list[tuple[str, str]],
-                      **kwargs: Any) -> list[HostResult]:
+                      check_source: bool = False, **kwargs: Any) -> list[HostResult]:
         pool = self.pool
         return [spawn_with_result(pool, self._copy_on_host, position, host, method,
-                                  *paths[position], kwargs)
+                                  *paths[position], check_source, kwargs)
                 for position, host in enumerate(self._hosts)]
 
     def _copy_on_host(self, position: int, host: str, method: str, source: str,
-                      destination: str, kwargs: dict[str, Any]) -> None:
-        if method in _UPLOADS:
+                      destination: str, check_source: bool, kwargs: dict[str, Any]) -> None:
+        if check_source:
             check_local_source(source, kwargs["recurse"], host)
         client = self._client_for(position, host)
         getattr(client, method)(source, destination, **kwargs)
