@@ -88,8 +88,11 @@ def line_loop(size_mb: int) -> float:
     best = float("inf")
     for _ in range(5):
         reader = FakeReader()
-        # an engine's reader is accepted as ``buffers`` (before and after 3.0's shape)
-        host_out = pssh_output.HostOutput("host", None, None, None, buffers=reader)
+        # buffers in this version's shape, or the reader itself in the older one
+        buffers = reader if not hasattr(pssh_output, "HostOutputBuffers") else (
+            pssh_output.HostOutputBuffers(pssh_output.BufferData(reader, reader.stdout),
+                                          pssh_output.BufferData(reader, reader.stderr)))
+        host_out = pssh_output.HostOutput("host", None, None, None, buffers=buffers)
         started = time.process_time()
         count = sum(1 for _ in host_out.stdout)
         best = min(best, time.process_time() - started)

@@ -492,11 +492,6 @@ class HostOutput:
         self.exception = exception
         self.encoding = encoding
         self.read_timeout = read_timeout
-        if buffers is not None and not isinstance(buffers, HostOutputBuffers):
-            # An engine's reader handed over as is (interactive shells do): wrap it.
-            reader: Any = buffers
-            buffers = HostOutputBuffers(BufferData(reader, reader.stdout),
-                                        BufferData(reader, reader.stderr))
         self.buffers = buffers
         self.fully_qualified_command = fully_qualified_command
 

@@ -67,7 +67,7 @@ def test_finished_and_wait_finished_take_what_parallel_ssh_took(client):
 def test_execute_starts_a_command_on_a_channel(client):
     channel = client.execute("exit 4")
     client.wait_finished(HostOutput(client.host, channel, None, client,
-                                    buffers=client._reader_class(client, channel)))
+                                    buffers=client._reader_class(client, channel).host_buffers()))
     assert client.get_exit_status(channel) == 4
 
 
