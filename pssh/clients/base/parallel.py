@@ -56,7 +56,6 @@ from ...exceptions import (
     BufferFullError,
     HostArgumentError,
     HostConfigError,
-    InvalidAPIUseError,
     ShellError,
     SSHError,
     Timeout,
@@ -66,7 +65,7 @@ from ._from_ssh_config import fill, log_engine_gaps, remember_explicit, resolve
 from ._host_keys import check_host_key_settings
 from ._seams import where
 from .shell import InteractiveShell
-from .single import BaseSSHClient, warn_agent_forwarding_ignored
+from .single import BaseSSHClient, check_keyboard_interactive, warn_agent_forwarding_ignored
 
 __all__ = ["BaseParallelSSHClient", "HostResult", "spawn_with_result"]
 
@@ -325,11 +324,8 @@ class BaseParallelSSHClient:
             self._read_keys(settings, host)
             if "known_hosts" in settings:
                 self._shared_known_hosts(settings, host)
-            if settings.get("keyboard_interactive") and settings.get("password") is None:
-                raise InvalidAPIUseError(
-                    f"keyboard_interactive=True for host {host!r} needs the password to "
-                    f"answer with: give password=, or leave keyboard_interactive off",
-                    host=host)
+            check_keyboard_interactive(settings.get("keyboard_interactive"),
+                                       settings.get("password"), host)
             self._check_engine_settings(entry, settings, host)
 
     def _check_engine_settings(self, entry: HostConfig, settings: dict[str, Any],

@@ -67,7 +67,7 @@ from ._wait import BaseSessionWaiter, DeadlineExceeded
 from .shell import InteractiveShell
 
 __all__ = ["BaseSSHClient", "PollMixIn", "Stdin", "InteractiveShell",
-           "warn_agent_forwarding_ignored"]
+           "check_keyboard_interactive", "warn_agent_forwarding_ignored"]
 
 logger = logging.getLogger("pssh.clients")
 host_logger = logging.getLogger("pssh.host_logger")
@@ -161,10 +161,7 @@ class BaseSSHClient(PollMixIn):
         if not isinstance(host, str) or not host:
             raise TypeError(f"host must be a non-empty host name string, not {host!r}")
         warn_agent_forwarding_ignored(forward_ssh_agent, f"host {host!r}", self._LIBRARY)
-        if keyboard_interactive and password is None:
-            raise InvalidAPIUseError(
-                f"keyboard_interactive=True for host {host!r} needs the password to answer "
-                f"with: give password=, or leave keyboard_interactive off", host=host)
+        check_keyboard_interactive(keyboard_interactive, password, host)
         self.host = host
         # What is connected to: the ssh_config HostName of ``host`` if there is one.
         self._address = check_text(_hostname, "HostName", host) or host
@@ -693,6 +690,18 @@ class BaseSSHClient(PollMixIn):
         return HostOutput(self.host, channel, stdin, self, alias=self.alias,
                           encoding=encoding, read_timeout=read_timeout,
                           buffers=reader.host_buffers(), fully_qualified_command=full_command)
+
+
+def check_keyboard_interactive(keyboard_interactive: Any, password: str | None,
+                               host: str) -> None:
+    """Refuse ``keyboard_interactive=True`` without a password to answer with.
+
+    :raises InvalidAPIUseError: as parallel-ssh does.
+    """
+    if keyboard_interactive and password is None:
+        raise InvalidAPIUseError(
+            f"keyboard_interactive=True for host {host!r} needs the password to answer "
+            f"with: give password=, or leave keyboard_interactive off", host=host)
 
 
 def warn_agent_forwarding_ignored(forward_ssh_agent: Any, where: str, library: str) -> None:
