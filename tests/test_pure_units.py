@@ -11,6 +11,7 @@ import pytest
 
 from pssh._commands import format_host_command, wrap_command
 from pssh._deadline import check_timeout, deadline_after, earliest, time_left
+from pssh._shards import split
 from pssh._validate import check_hosts, check_pkey, check_port, read_key
 from pssh.exceptions import HostArgumentError, PKeyFileError
 from pssh.output import LineBuffer
@@ -308,3 +309,17 @@ def test_a_spool_discarded_during_its_write_stays_empty(monkeypatch) -> None:
     buffer.flush()
     assert not buffer.has_lines() and buffer.read() == b""
     assert _open_temp_files() == before
+
+
+@pytest.mark.parametrize("count", range(0, 12))
+@pytest.mark.parametrize("parts", [1, 2, 3, 5, 16])
+def test_shards_keep_every_position_in_order_and_balanced(count: int, parts: int) -> None:
+    shards = split(count, parts)
+    assert [position for shard in shards for position in shard] == list(range(count))
+    assert len(shards) == min(count, parts)
+    assert all(shards) and max(map(len, shards), default=0) - min(map(len, shards), default=0) <= 1
+
+
+def test_shards_need_at_least_one_part() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        split(3, 0)
