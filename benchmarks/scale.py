@@ -68,9 +68,12 @@ def open_fds() -> dict[str, int]:
             target = os.readlink(os.path.join(folder, name))
         except OSError:
             continue  # the descriptor listdir itself used, closed by now
-        kind = target.split(":", 1)[0] if ":" in target and not target.startswith(
-            "/") else "file"
-        kind = target if kind == "anon_inode" else kind
+        if target.startswith("anon_inode:"):
+            kind = target  # anon_inode:[eventpoll], anon_inode:[eventfd], ...
+        elif target.startswith(("socket:", "pipe:")):
+            kind = target.split(":", 1)[0]
+        else:
+            kind = "file"
         kinds[kind] = kinds.get(kind, 0) + 1
     return kinds
 
@@ -84,6 +87,8 @@ def rss_kb() -> int:
 
 
 def child(args: dict[str, Any]) -> None:
+    """One run: connect the hosts, run the command, check every host, tear down, and
+    print the figures as one JSON line (``_common.Bench.report``)."""
     sys.path.insert(0, os.path.join(HERE, "workloads"))
     import _common
     import gevent
@@ -279,7 +284,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--sizes", default=DEFAULT_SIZES, help="comma-separated host counts")
     parser.add_argument("--repeat", type=int, default=3, help="runs per engine and count")
     parser.add_argument("--engines", default="native",
-                        help="comma-separated: native (libssh2), ssh (libssh)")
+                        help="comma-separated, from: " + ", ".join(
+                            f"{name} ({library})" for name, library in ENGINES.items()))
     parser.add_argument("--pool-size", type=int, default=100,
                         help="ParallelSSHClient's pool_size (its default: 100)")
     parser.add_argument("--run-timeout", type=float, default=600.0,
