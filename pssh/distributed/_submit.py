@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any, Union
 
 from distributed import Client, Event, Future, KilledWorker, as_completed
@@ -25,8 +25,8 @@ _KEY_SETTINGS = ("pkey", "proxy_pkey")
 _ENGINES = ("native", "ssh")
 
 
-def run_command(client_or_address: ClientOrAddress, hosts: Sequence[str], command: str, *,
-                shards: int | None = None, host_args: Sequence[Any] | None = None,
+def run_command(client_or_address: ClientOrAddress, hosts: Iterable[str], command: str, *,
+                shards: int | None = None, host_args: Iterable[Any] | None = None,
                 sudo: bool = False, use_pty: bool = False, shell: str | None = None,
                 encoding: str = "utf-8", join_timeout: float | None = None,
                 engine: str = "native", **client_kwargs: Any) -> Iterator[HostOutcome]:
@@ -70,9 +70,9 @@ def run_command(client_or_address: ClientOrAddress, hosts: Sequence[str], comman
                    arguments, per_host)
 
 
-def copy_file(client_or_address: ClientOrAddress, hosts: Sequence[str], local_file: str,
+def copy_file(client_or_address: ClientOrAddress, hosts: Iterable[str], local_file: str,
               remote_file: str, *, recurse: bool = False,
-              copy_args: Sequence[Any] | None = None, shards: int | None = None,
+              copy_args: Iterable[Any] | None = None, shards: int | None = None,
               **client_kwargs: Any) -> Iterator[HostOutcome]:
     """Upload ``local_file`` to every host with SFTP, from the workers: the file must
     exist at that path on every worker (a shared file system, or copied there first).
@@ -83,9 +83,9 @@ def copy_file(client_or_address: ClientOrAddress, hosts: Sequence[str], local_fi
                  local_file=local_file, remote_file=remote_file, recurse=recurse)
 
 
-def copy_remote_file(client_or_address: ClientOrAddress, hosts: Sequence[str],
+def copy_remote_file(client_or_address: ClientOrAddress, hosts: Iterable[str],
                      remote_file: str, local_file: str, *, recurse: bool = False,
-                     suffix_separator: str = "_", copy_args: Sequence[Any] | None = None,
+                     suffix_separator: str = "_", copy_args: Iterable[Any] | None = None,
                      encoding: str = "utf-8", shards: int | None = None,
                      **client_kwargs: Any) -> Iterator[HostOutcome]:
     """Download ``remote_file`` from every host with SFTP to
@@ -96,18 +96,18 @@ def copy_remote_file(client_or_address: ClientOrAddress, hosts: Sequence[str],
                  suffix_separator=suffix_separator, encoding=encoding)
 
 
-def scp_send(client_or_address: ClientOrAddress, hosts: Sequence[str], local_file: str,
+def scp_send(client_or_address: ClientOrAddress, hosts: Iterable[str], local_file: str,
              remote_file: str, *, recurse: bool = False,
-             copy_args: Sequence[Any] | None = None, shards: int | None = None,
+             copy_args: Iterable[Any] | None = None, shards: int | None = None,
              **client_kwargs: Any) -> Iterator[HostOutcome]:
     """:func:`copy_file` with SCP."""
     return _copy("scp_send", client_or_address, hosts, shards, client_kwargs, copy_args,
                  local_file=local_file, remote_file=remote_file, recurse=recurse)
 
 
-def scp_recv(client_or_address: ClientOrAddress, hosts: Sequence[str], remote_file: str,
+def scp_recv(client_or_address: ClientOrAddress, hosts: Iterable[str], remote_file: str,
              local_file: str, *, recurse: bool = False, suffix_separator: str = "_",
-             copy_args: Sequence[Any] | None = None, shards: int | None = None,
+             copy_args: Iterable[Any] | None = None, shards: int | None = None,
              **client_kwargs: Any) -> Iterator[HostOutcome]:
     """:func:`copy_remote_file` with SCP."""
     return _copy("scp_recv", client_or_address, hosts, shards, client_kwargs, copy_args,
@@ -127,16 +127,16 @@ def disconnect(client_or_address: ClientOrAddress) -> int:
     return sum(closed.values())
 
 
-def _copy(operation: str, client_or_address: ClientOrAddress, hosts: Sequence[str],
+def _copy(operation: str, client_or_address: ClientOrAddress, hosts: Iterable[str],
           shards: int | None, client_kwargs: dict[str, Any],
-          copy_args: Sequence[Any] | None, **arguments: Any) -> Iterator[HostOutcome]:
+          copy_args: Iterable[Any] | None, **arguments: Any) -> Iterator[HostOutcome]:
     checked = check_hosts(hosts)
     per_host = {"copy_args": _per_host(copy_args, checked, "copy_args")}
     return _submit(client_or_address, operation, checked, shards, "native", client_kwargs,
                    arguments, per_host)
 
 
-def _per_host(values: Sequence[Any] | None, hosts: list[str], name: str) -> list[Any] | None:
+def _per_host(values: Iterable[Any] | None, hosts: list[str], name: str) -> list[Any] | None:
     if values is None:
         return None
     values = list(values)
