@@ -16,12 +16,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import assert_names_host, command_line, process_table, wait_until
+from conftest import assert_names_host, command_line, process_table, signal_all, wait_until
 from distributed import Client, LocalCluster
 
 from pssh import distributed as pssh_dask
 from pssh.config import HostConfig
-from pssh.exceptions import RefusedConnectionError, Timeout, UnknownHostError
+from pssh.exceptions import (
+    HostArgumentError,
+    HostConfigError,
+    PKeyFileError,
+    RefusedConnectionError,
+    Timeout,
+    UnknownHostError,
+)
 from pssh.testing import LocalSSHD
 
 
@@ -151,9 +158,26 @@ def test_uploads_and_downloads_per_host(dask_client, sshd, client_kwargs, tmp_pa
     assert_names_host(missing[0].exception, hosts[0])
 
 
+def test_bad_arguments_fail_before_anything_is_submitted(dask_client, sshd, client_kwargs):
+    hosts = sshd.hosts[:2]
+
+    with pytest.raises(HostArgumentError):
+        pssh_dask.run_command(dask_client, hosts, "echo %s", host_args=["one"],
+                              **client_kwargs)
+    with pytest.raises(HostConfigError):
+        pssh_dask.run_command(dask_client, hosts, "true", host_config=[HostConfig()],
+                              **client_kwargs)
+    with pytest.raises(TypeError):
+        pssh_dask.run_command(dask_client, hosts, "true", no_such_setting=1, **client_kwargs)
+    with pytest.raises(PKeyFileError):
+        pssh_dask.copy_file(dask_client, hosts, "/etc/hostname", "/tmp/x",
+                            **{**client_kwargs, "pkey": "/nonexistent/key"})
+    assert not any(dask_client.processing().values())  # no task was submitted
+
+
 def test_importing_without_dask(tmp_path):
     # A None entry in sys.modules makes an import fail as if the package were missing.
-    script = ("import sys\nsys.modules['distributed'] = None\nimport pssh.clients.native\n"
+    script = ("import sys\nsys.modules['distributed'] = None\nimport pssh\n"
               "try:\n    import pssh.distributed\nexcept ImportError as exc:\n"
               "    print(exc)\n")
 
@@ -177,12 +201,18 @@ def test_a_killed_worker_fails_only_its_hosts(dask_client, cluster, sshd, client
     hosts = sshd.hosts[:4]
     pids: dict[str, Any] = dask_client.run(os.getpid)
     first_worker = sorted(pids)[0]  # shard 0 goes to the first worker by address
+    long_sleep = "sleep 20.5"  # shard 0's, killed long before it ends
 
-    outcomes = pssh_dask.run_command(dask_client, hosts, "sleep 3.25; echo done", shards=2,
+    outcomes = pssh_dask.run_command(dask_client, hosts, "sleep %s; echo done", shards=2,
+                                     host_args=["20.5", "20.5", "0.5", "0.5"],
                                      **client_kwargs)
-    wait_until(lambda: len(_sleepers(sshd, "sleep 3.25")) == 4, what="four sleeps starting")
-    os.kill(pids[first_worker], signal.SIGKILL)
-    outcomes_in_order = by_position(outcomes)
+    try:
+        wait_until(lambda: len(_sleepers(sshd, long_sleep)) == 2, timeout=30,
+                   what="shard 0's two commands starting")
+        os.kill(pids[first_worker], signal.SIGKILL)
+        outcomes_in_order = by_position(outcomes)
+    finally:
+        signal_all(_sleepers(sshd, long_sleep), signal.SIGKILL)
 
     for outcome in outcomes_in_order[:2]:
         assert isinstance(outcome.exception, pssh_dask.WorkerLostError)

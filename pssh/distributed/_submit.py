@@ -193,8 +193,12 @@ def _stream(client: Client, futures: dict[Future[list[HostOutcome]], Shard],
     try:
         for future in as_completed(futures, loop=client.loop):
             shard = futures.pop(future)
-            yield from _outcomes_of(future, shard)
+            outcomes = _outcomes_of(future, shard)
+            # Released first: Dask recomputes a result that is lost while a client still
+            # wants it, and with its guard cleared that rerun would run the command again.
+            future.release()
             Event(shard.guard, client).clear()
+            yield from outcomes
     finally:
         if futures:
             client.cancel(list(futures))

@@ -46,7 +46,7 @@ from typing import Any, TypeVar, cast
 from distributed import Event, get_worker
 
 from ..clients.base.single import BaseSSHClient
-from ..exceptions import Timeout
+from ..exceptions import SSHError, Timeout
 from ..output import HostOutput
 from ._outcome import HostOutcome, Shard, WorkerLostError
 
@@ -166,8 +166,9 @@ def _run_command(client: Any, shard: Shard, worker: str) -> list[HostOutcome]:
 def _outcome_of(host_out: HostOutput, position: int, worker: str, late: bool,
                 join_timeout: float | None) -> HostOutcome:
     if not late:
-        return HostOutcome(host_out.host, position, host_out.exit_code, list(host_out.stdout),
-                           list(host_out.stderr), host_out.exception, worker)
+        stdout, stderr = _read_all(host_out)
+        return HostOutcome(host_out.host, position, host_out.exit_code, stdout, stderr,
+                           host_out.exception, worker)
     # Still running: keep the complete lines read so far, and disconnect the host (closing
     # only the channel would wait for the command to end: sshd closes a channel when its
     # command has exited). The cached client connects it again on the next call.
@@ -181,6 +182,20 @@ def _outcome_of(host_out: HostOutput, position: int, worker: str, late: bool,
                     f"join_timeout={join_timeout}s; its output so far is kept and the host "
                     f"disconnected", host=host_out.host, timeout=join_timeout)
     return HostOutcome(host_out.host, position, None, stdout, stderr, error, worker)
+
+
+def _read_all(host_out: HostOutput) -> tuple[list[str], list[str]]:
+    """A finished host's stdout and stderr lines. If its connection fails while they are
+    read, the lines read so far are kept and the error lands on ``exception``."""
+    stdout: list[str] = []
+    stderr: list[str] = []
+    try:
+        stdout.extend(host_out.stdout)
+        stderr.extend(host_out.stderr)
+    except SSHError as exc:
+        if host_out.exception is None:
+            host_out.exception = exc
+    return stdout, stderr
 
 
 def _copy(client: Any, shard: Shard, worker: str) -> list[HostOutcome]:
