@@ -188,13 +188,13 @@ def test_importing_without_dask(tmp_path):
     assert "pip install 'parallel-ssh[distributed]'" in result.stdout
 
 
-def _sleepers(sshd: LocalSSHD, marker: str) -> list[int]:
-    """The pids of the sshd's descendants whose command line is ``marker``."""
+def _running(sshd: LocalSSHD, text: str) -> list[int]:
+    """The pids of the sshd's descendants whose command line holds ``text``."""
     table = process_table()
     tree = list(sshd.pids)
     for pid in tree:
         tree.extend(child for child, parent in table.items() if parent == pid)
-    return [pid for pid in tree if command_line(pid).strip() == marker]
+    return [pid for pid in tree if text in command_line(pid)]
 
 
 def test_a_killed_worker_fails_only_its_hosts(dask_client, cluster, sshd, client_kwargs):
@@ -206,13 +206,15 @@ def test_a_killed_worker_fails_only_its_hosts(dask_client, cluster, sshd, client
     outcomes = pssh_dask.run_command(dask_client, hosts, "sleep %s; echo done", shards=2,
                                      host_args=["20.5", "20.5", "0.5", "0.5"],
                                      **client_kwargs)
+    doomed: list[int] = []  # shells and sleeps the dead connections leave behind
     try:
-        wait_until(lambda: len(_sleepers(sshd, long_sleep)) == 2, timeout=30,
-                   what="shard 0's two commands starting")
+        wait_until(lambda: [command_line(pid).strip() for pid in _running(sshd, long_sleep)]
+                   .count(long_sleep) == 2, timeout=30, what="shard 0's two commands starting")
+        doomed = _running(sshd, long_sleep)
         os.kill(pids[first_worker], signal.SIGKILL)
         outcomes_in_order = by_position(outcomes)
     finally:
-        signal_all(_sleepers(sshd, long_sleep), signal.SIGKILL)
+        signal_all(doomed, signal.SIGKILL)
 
     for outcome in outcomes_in_order[:2]:
         assert isinstance(outcome.exception, pssh_dask.WorkerLostError)
