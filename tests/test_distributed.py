@@ -143,6 +143,9 @@ def test_uploads_and_downloads_per_host(dask_client, sshd, client_kwargs, tmp_pa
     uploaded = by_position(pssh_dask.copy_file(
         dask_client, hosts, str(source), remote, copy_args=[(index,) for index in range(3)],
         **client_kwargs))
+    sent = by_position(pssh_dask.scp_send(
+        dask_client, hosts, str(source), str(tmp_path / "scp_%s.txt"),
+        copy_args=[(index,) for index in range(3)], **client_kwargs))
     downloaded = by_position(pssh_dask.copy_remote_file(
         dask_client, hosts, str(tmp_path / "remote_0.txt"), str(tmp_path / "back"),
         **client_kwargs))
@@ -150,9 +153,10 @@ def test_uploads_and_downloads_per_host(dask_client, sshd, client_kwargs, tmp_pa
         dask_client, hosts[:1], str(tmp_path / "nothing_here"), str(tmp_path / "none"),
         **client_kwargs))
 
-    assert [outcome.exception for outcome in uploaded + downloaded] == [None] * 6
-    assert [(tmp_path / f"remote_{index}.txt").read_text() for index in range(3)] == \
-        ["payload\n"] * 3
+    assert [outcome.exception for outcome in uploaded + sent + downloaded] == [None] * 9
+    for name in ("remote", "scp"):
+        assert [(tmp_path / f"{name}_{index}.txt").read_text() for index in range(3)] == \
+            ["payload\n"] * 3
     assert [(tmp_path / f"back_{host}").read_text() for host in hosts] == ["payload\n"] * 3
     assert missing[0].exception is not None
     assert_names_host(missing[0].exception, hosts[0])
@@ -169,6 +173,8 @@ def test_bad_arguments_fail_before_anything_is_submitted(dask_client, sshd, clie
                               **client_kwargs)
     with pytest.raises(TypeError):
         pssh_dask.run_command(dask_client, hosts, "true", no_such_setting=1, **client_kwargs)
+    with pytest.raises(ValueError, match="shards"):
+        pssh_dask.run_command(dask_client, hosts, "true", shards=0, **client_kwargs)
     with pytest.raises(PKeyFileError):
         pssh_dask.copy_file(dask_client, hosts, "/etc/hostname", "/tmp/x",
                             **{**client_kwargs, "pkey": "/nonexistent/key"})
@@ -221,3 +227,5 @@ def test_a_killed_worker_fails_only_its_hosts(dask_client, cluster, sshd, client
         assert_names_host(outcome.exception, outcome.host)
         assert outcome.worker != first_worker
     assert [outcome.stdout for outcome in outcomes_in_order[2:]] == [["done"], ["done"]]
+    # The nanny starts a new worker; closing the cluster before it is up is slower.
+    wait_until(lambda: len(dask_client.nthreads()) == 2, timeout=60, what="a new worker")

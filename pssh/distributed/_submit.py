@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any, Union
@@ -56,7 +57,7 @@ def run_command(client_or_address: ClientOrAddress, hosts: Iterable[str], comman
         ``timeout``, ``num_retries``, ``pool_size``, ``host_config`` with one entry per
         host...). A key given by path is read here, and its bytes sent to the workers.
     :raises TypeError: ``hosts`` is not a list of names, or a keyword is unknown.
-    :raises ValueError: a setting is out of range.
+    :raises ValueError: a setting (or ``shards``) is out of range.
     :raises HostArgumentError: ``host_args`` has fewer entries than there are hosts.
     :raises HostConfigError: ``host_config`` does not fit ``hosts``.
     :raises PKeyFileError: a key file cannot be read.
@@ -150,6 +151,9 @@ def _submit(client_or_address: ClientOrAddress, operation: str, hosts: list[str]
             shards: int | None, engine: str, client_kwargs: dict[str, Any],
             arguments: dict[str, Any], per_host: dict[str, list[Any] | None],
             ) -> Iterator[HostOutcome]:
+    if shards is not None and (isinstance(shards, bool) or not isinstance(shards, int)
+                               or shards < 1):
+        raise ValueError(f"shards must be an integer >= 1 or None, not {shards!r}")
     settings = _checked_settings(engine, hosts, client_kwargs)
     client, owned = _client(client_or_address)
     try:
@@ -267,8 +271,9 @@ def _checked_settings(engine: str, hosts: list[str], client_kwargs: dict[str, An
 
 def _key_bytes(pkey: Any, keys: dict[str, bytes | None]) -> Any:
     """A private key's bytes for a key path (each file read once), else ``pkey``."""
-    if not isinstance(pkey, str):
+    if not isinstance(pkey, (str, os.PathLike)):
         return pkey
+    pkey = os.fspath(pkey)
     if pkey not in keys:
         keys[pkey] = read_key(check_pkey(pkey))
     return keys[pkey]
