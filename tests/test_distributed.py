@@ -76,6 +76,14 @@ def test_every_host_once_with_its_output_and_exit_code(dask_client, sshd, client
         assert outcome.worker in dask_client.nthreads()
 
 
+def test_libssh_engine(dask_client, sshd, client_kwargs):
+    outcomes = by_position(pssh_dask.run_command(dask_client, sshd.hosts[:2], "echo libssh",
+                                                 engine="ssh", **client_kwargs))
+
+    assert [(outcome.stdout, outcome.exit_code) for outcome in outcomes] == \
+        [(["libssh"], 0)] * 2
+
+
 def test_host_config_reaches_its_host_and_failures_name_theirs(
         dask_client, sshd, client_kwargs, closed_port):
     hosts = [sshd.hosts[0], sshd.hosts[1], "127.0.0.1", "nosuchhost.example", sshd.hosts[2]]

@@ -118,7 +118,8 @@ def scp_recv(client_or_address: ClientOrAddress, hosts: Iterable[str], remote_fi
 
 def disconnect(client_or_address: ClientOrAddress) -> int:
     """Close the SSH connections every worker of the cluster keeps; the number of
-    client sets (distinct hosts and settings) closed, over all workers."""
+    client sets (distinct hosts and settings) closed, over all workers. A worker busy
+    with a shard closes its connections once that shard has finished."""
     client, owned = _client(client_or_address)
     try:
         closed: dict[str, int] = client.run(drop_clients)

@@ -17,11 +17,12 @@ connected).
 
 The cache
 ---------
-Clients are kept per host settings: the shard's hosts with every client keyword, hashed
-with SHA-256 over their pickle (secrets included, so a changed password makes a new
-client, but only the digest's first characters are ever logged). A second call with the
-same hosts and settings reuses the connections; the least recently used entry is closed
-once more than ``MAX_CACHED_CLIENTS`` are kept.
+Clients are kept per host settings: the shard's hosts with every client keyword, as an
+HMAC-SHA-256 of their pickle under a key made at random in each worker process. Secrets
+are part of it, so a changed password makes a new client; the random key means the
+digest (logged at debug level, shortened) cannot be used to test guesses of a password.
+A second call with the same hosts and settings reuses the connections; the least
+recently used entry is closed once more than ``MAX_CACHED_CLIENTS`` are kept.
 
 No shard runs twice
 -------------------
@@ -34,8 +35,10 @@ instead of running the command again.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import importlib
 import logging
+import os
 import pickle
 import threading
 from collections import OrderedDict
@@ -111,8 +114,12 @@ class _ClientCache:
 _CACHE = _ClientCache()
 
 
+_DIGEST_KEY = os.urandom(32)
+
+
 def _digest(engine: str, hosts: tuple[str, ...], settings: dict[str, Any]) -> str:
-    return hashlib.sha256(pickle.dumps((engine, hosts, sorted(settings.items())))).hexdigest()
+    data = pickle.dumps((engine, hosts, sorted(settings.items())))
+    return hmac.new(_DIGEST_KEY, data, hashlib.sha256).hexdigest()
 
 
 def run_shard(shard: Shard) -> list[HostOutcome]:
