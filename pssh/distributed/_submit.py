@@ -37,7 +37,10 @@ def run_command(client_or_address: ClientOrAddress, hosts: Iterable[str], comman
     ``ParallelSSHClient`` that the worker keeps for the next call with the same hosts and
     settings. The tasks are submitted before this returns; the iterator then yields one
     :class:`HostOutcome` per host as each shard finishes, every host exactly once, in no
-    set order (``position`` tells where a host was in ``hosts``).
+    set order (``position`` tells where a host was in ``hosts``). Closing the iterator
+    after leaving the loop early (or letting it be collected) cancels the shards not
+    started yet; a shard already running goes on to its end, and its outcomes are
+    dropped.
 
     :param client_or_address: a ``distributed.Client``, or a scheduler's address for a
         client made for this call and closed when the iteration ends.
@@ -193,8 +196,8 @@ def _shard(operation: str, hosts: list[str], positions: range, settings: dict[st
 
 def _stream(client: Client, futures: dict[Future[list[HostOutcome]], Shard],
             owned: bool) -> Iterator[HostOutcome]:
-    """Yield the outcomes of each shard as it finishes; stopping early cancels the
-    shards not finished yet."""
+    """Yield the outcomes of each shard as it finishes; once closed, cancel the shards
+    not finished yet (Dask cannot stop one that is running)."""
     try:
         for future in as_completed(futures, loop=client.loop):
             shard = futures.pop(future)
