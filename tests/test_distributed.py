@@ -142,6 +142,18 @@ def test_join_timeout_keeps_the_lines_read_so_far(dask_client, sshd, client_kwar
         assert outcome.exit_code is None
 
 
+def test_closing_early_cancels_what_is_left(dask_client, sshd, client_kwargs):
+    outcomes = pssh_dask.run_command(dask_client, sshd.hosts[:2], "sleep %s; echo done",
+                                     shards=2, host_args=["0", "2"], **client_kwargs)
+
+    first = next(outcomes)
+    outcomes.close()
+
+    assert (first.position, first.stdout) == (0, ["done"])
+    wait_until(lambda: not any(dask_client.processing().values()),
+               what="the second shard's task leaving the scheduler")
+
+
 def test_uploads_and_downloads_per_host(dask_client, sshd, client_kwargs, tmp_path):
     hosts = sshd.hosts[:3]
     source = tmp_path / "source.txt"
