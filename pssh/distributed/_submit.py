@@ -14,6 +14,7 @@ from distributed import Client, Event, Future, KilledWorker, as_completed
 
 from .._shards import split
 from .._validate import check_command, check_hosts, check_pkey, read_key
+from ..config import HostConfig
 from ..exceptions import HostArgumentError
 from ._outcome import HostOutcome, Shard, ShardError, WorkerLostError
 from ._worker import drop_clients, run_shard
@@ -266,11 +267,17 @@ def _checked_settings(engine: str, hosts: list[str], client_kwargs: dict[str, An
             settings[name] = _key_bytes(settings[name], keys)
     config = settings.get("host_config")
     if config is not None:
-        settings["host_config"] = [
-            dataclasses.replace(entry, private_key=_key_bytes(entry.private_key, keys),
-                                proxy_pkey=_key_bytes(entry.proxy_pkey, keys))
-            for entry in config]
+        settings["host_config"] = [_with_key_bytes(entry, keys) for entry in config]
     return settings
+
+
+def _with_key_bytes(entry: HostConfig, keys: dict[str, bytes | None]) -> HostConfig:
+    """``entry``, or a copy of it with its key paths replaced by the keys' bytes."""
+    private_key = _key_bytes(entry.private_key, keys)
+    proxy_pkey = _key_bytes(entry.proxy_pkey, keys)
+    if private_key is entry.private_key and proxy_pkey is entry.proxy_pkey:
+        return entry
+    return dataclasses.replace(entry, private_key=private_key, proxy_pkey=proxy_pkey)
 
 
 def _key_bytes(pkey: Any, keys: dict[str, bytes | None]) -> Any:
