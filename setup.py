@@ -33,6 +33,8 @@ setup(
     python_requires=">=3.9",
     install_requires=["ssh2-python>=1.0.0", "ssh-python>=1.2.0", "gevent>=21.1",
                       "ClusterShell>=1.9", "rich>=13"],
+    # pssh.distributed: run shards of the host list as tasks on a Dask cluster.
+    extras_require={"distributed": ["dask[distributed]>=2024.1"]},
     entry_points={"console_scripts": ["pssh = pssh.cli:main"]},
     classifiers=[
         "Development Status :: 3 - Alpha",

@@ -24,6 +24,7 @@ nitpick_ignore = [
     ("py:class", "os.PathLike"),
     ("py:class", "SSHConfigSetting"),  # what ssh_config= takes: see doc/ssh_config.rst
     ("py:class", "KnownHostsSetting"),  # what known_hosts= takes: see doc/security.rst
+    ("py:class", "distributed.client.Client"),  # Dask's, in pssh.distributed signatures
 ]
 exclude_patterns = ["_build"]
 

@@ -95,11 +95,26 @@ def _check_cli_demo(lines: list[str]) -> None:
     assert second.splitlines()[-2:] == ["  exit 3: 127.0.0.3", "(exit status 5)"]
 
 
+def _check_dask_demo(lines: list[str]) -> None:
+    assert lines[:2] == ["sshd on 3 loopback hosts, Dask cluster of 2 workers", "first run:"]
+    assert lines[5] == "second run:", lines
+    runs = []
+    for block in (lines[2:5], lines[6:9]):
+        ports = [re.fullmatch(rf"  {re.escape(host)} exit code 0, connected from port (\d+)",
+                              line) for host, line in zip(HOSTS, block)]
+        assert all(ports), block
+        runs.append([port[1] for port in ports])
+    assert runs[0] == runs[1]
+    assert lines[9:] == ["3 of 3 hosts answered on the first run's connection",
+                         "closed 2 client sets on the workers"]
+
+
 # examples/<name>: (command-line arguments, check of the printed lines)
 EXAMPLES = {
     "cli_demo.py": (["--hosts", "3"], _check_cli_demo),
     "local_demo.py": (["--hosts", "3"], _check_local_demo),
     "copy_files.py": (["--hosts", "3", "--size-mb", "1"], _check_copy_files),
+    "dask_demo.py": (["--hosts", "3", "--workers", "2"], _check_dask_demo),
 }
 
 
