@@ -103,7 +103,7 @@ def test_iter_completed_yields_every_host(seven, sshd):
 
 
 def test_join_timeout_keeps_what_was_read(seven):
-    output = seven.run_command("echo partial; read x")
+    output = seven.run_command("echo partial; cat")
     assert next(output[0].stdout) == "partial"
     with pytest.raises(Timeout) as raised:
         seven.join(output, timeout=0.3)
@@ -233,26 +233,27 @@ def test_a_killed_worker_fails_only_its_hosts(sshd):
         assert victim not in process_table()  # reaped, no zombie
         again = client.run_command("echo back")  # a new worker for shard 1
         client.join(again)
+        assert [host_out.host for host_out in again] == hosts  # order kept over 2 shards
         assert [list(host_out.stdout) for host_out in again] == [["back"]] * 7
         assert client.worker_pids()[1] not in (None, victim)
 
 
 def test_disconnect_stops_and_reaps_workers_without_leaking_fds(sshd):
-    with ShardedSSHClient(sshd.hosts[:3], processes=3, **sshd.client_kwargs()) as warm:
+    with ShardedSSHClient(sshd.hosts[:2], processes=2, **sshd.client_kwargs()) as warm:
         warm.join(warm.run_command("true"))  # the hub and its thread pool exist now
     before = _fds()
-    client = ShardedSSHClient(sshd.hosts[:3], processes=3, **sshd.client_kwargs())
+    client = ShardedSSHClient(sshd.hosts[:2], processes=2, **sshd.client_kwargs())
     output = client.run_command("echo ok; read x")
     pids = client.worker_pids()
-    assert len(set(pids)) == 3 and None not in pids
+    assert len(set(pids)) == 2 and None not in pids
     client.disconnect()
     wait_for_exit([pid for pid in pids if pid is not None])
     table = process_table()
     assert not [pid for pid in pids if pid in table]
-    assert client.worker_pids() == [None] * 3
-    for host_out in output:  # their commands were cut off by disconnect
-        assert isinstance(host_out.exception, WorkerLostError)
-        assert host_out.exception.reason == "stopped by disconnect()"
+    assert client.worker_pids() == [None] * 2
+    for host_out in output:  # cut off: their connections closed, or their worker ended
+        assert isinstance(host_out.exception, (ConnectionError, WorkerLostError))
+        assert_names_host(host_out.exception, host_out.host)
     assert _fds() == before
 
 

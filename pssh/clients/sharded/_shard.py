@@ -70,13 +70,14 @@ class Shard:
         self._progress: dict[int, tuple[Callable[..., None], set[int]]] = {}
         self._stopping = False
         self.process: Any = None
+        self.pid: int | None = None
+        """The worker's process id (the last one's, once it has ended)."""
         self._wire: Wire | None = None
         self._loop: gevent.Greenlet | None = None
 
     def __repr__(self) -> str:
-        pid = self.process.pid if self.process is not None else None
         state = "running" if self.is_alive() else "stopped"
-        return f"<Shard {self.index}: {len(self.hosts)} hosts, pid {pid}, {state}>"
+        return f"<Shard {self.index}: {len(self.hosts)} hosts, pid {self.pid}, {state}>"
 
     def is_alive(self) -> bool:
         return self._loop is not None and not self._loop.dead
@@ -95,7 +96,7 @@ class Shard:
             raise
         finally:
             child.close()
-        self.process, self._stopping = process, False
+        self.process, self.pid, self._stopping = process, process.pid, False
         self._wire = Wire(gevent.socket.socket(fileno=parent.detach()))
         self._loop = gevent.spawn(self._receive_loop, self._wire, process)
         self._send(("init", self.hosts, self._settings))
@@ -258,9 +259,9 @@ class Shard:
 
     def _lost_error(self, index: int, fate: str, exitcode: int | None) -> WorkerLostError:
         host, port = self.hosts[index], self.ports[index]
-        pid = self.process.pid if self.process is not None else None
         return WorkerLostError(
-            f"{host}:{port}: the worker process serving it (shard {self.index}, pid {pid}) "
+            f"{host}:{port}: the worker process serving it (shard {self.index}, pid "
+            f"{self.pid}) "
             f"{fate} before this host's work ended; a command may have run on the host. "
             f"The next call starts a new worker", host=host, port=port,
             reason=fate.removeprefix("was ").removeprefix("is "), exitcode=exitcode)

@@ -170,7 +170,7 @@ class ShardedSSHClient:
 
     def worker_pids(self) -> list[int | None]:
         """The process id of each shard's worker, ``None`` for one not running."""
-        return [shard.process.pid if shard.is_alive() else None for shard in self._shards]
+        return [shard.pid if shard.is_alive() else None for shard in self._shards]
 
     # -- commands -----------------------------------------------------------------------
 
