@@ -177,6 +177,7 @@ def main(argv: list[str]) -> int:
     variants = args.variants.split(",")
     with LocalSSHD(num_hosts=args.hosts, start_timeout=300) as server:
         SERVER_PIDS[:] = server.pids
+        _wait_until_reaped(server.pids)  # the readiness probes' connections
         if args.pin:
             _pin_server(server.pids)
         kwargs = server.client_kwargs()

@@ -236,11 +236,12 @@ class ShellError(SessionError):
 
 class WorkerLostError(SessionError):
     """The worker process of a sharded client that ran this host's work ended before the
-    work did (see :mod:`pssh.clients.sharded`). The remote command may still have run.
+    work did (see :class:`~pssh.clients.sharded.ShardedSSHClient`); the remote command
+    may still have run.
 
     ``reason`` says how the worker ended (``'killed by SIGKILL'``, ``'exited with status
     1'``, ``'stopped by disconnect()'``); ``exitcode`` is its exit status as
-    :class:`multiprocessing.Process` gives it (minus the signal number when a signal
+    ``multiprocessing.Process`` gives it (minus the signal number when a signal
     ended it), or ``None`` if it was not known.
     """
 

@@ -81,7 +81,8 @@ class _Outbox:
             return
         item = self._output.get((call_id, index))
         if item is None:
-            item = self._output[call_id, index] = ["out", call_id, index, out, err]
+            item = ["out", call_id, index, bytearray(out), bytearray(err)]
+            self._output[call_id, index] = item
             self._items.append(item)
         else:
             item[3] += out
@@ -106,7 +107,10 @@ class _Outbox:
             self._ready.clear()
             items, self._items, self._output, self._size = self._items, [], {}, 0
             if items:
-                self._wire.send(items)
+                try:
+                    self._wire.send(items)
+                except OSError:
+                    return  # the caller has gone; the request loop sees it too
             self._room.set()
             if self._closing and not self._items:
                 return

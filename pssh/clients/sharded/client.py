@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 One gevent hub is one core: past a few hundred hosts a
-:class:`~pssh.clients.native.ParallelSSHClient` spends its time in key exchanges and
+:class:`~pssh.clients.native.parallel.ParallelSSHClient` spends its time in key exchanges and
 in moving bytes, on one core. :class:`ShardedSSHClient` splits the host list into
 contiguous slices (:func:`pssh._shards.split`, as ``pssh.distributed`` does) and
 gives each to a worker process running its own hub and its own ``ParallelSSHClient``
@@ -62,7 +62,7 @@ class ShardedSSHClient:
 
     The hosts are split in order into ``processes`` contiguous shards; each shard is
     served by a worker process with its own gevent hub and its own
-    :class:`~pssh.clients.native.ParallelSSHClient`, so the client can use every core.
+    :class:`~pssh.clients.native.parallel.ParallelSSHClient`, so the client can use every core.
     The methods and what they return are those of ``ParallelSSHClient``: outputs in host
     order, streamed as the workers read them; copies as waitable per-host results.
 
@@ -183,7 +183,7 @@ class ShardedSSHClient:
         """Start ``command`` on every host; one output per host, in host order, once
         every command has started. The parameters are
         :meth:`ParallelSSHClient.run_command
-        <pssh.clients.base.parallel.BaseParallelSSHClient.run_command>`'s.
+        <pssh.clients.native.parallel.ParallelSSHClient.run_command>`'s.
 
         Output lines arrive as the workers read them. ``buffer_limit`` and
         ``spool_to_disk`` apply in this process; with ``spool_to_disk=False`` a worker
@@ -252,7 +252,7 @@ class ShardedSSHClient:
              timeout: float | None = None) -> None:
         """Wait until every command in ``output`` has ended; as
         :meth:`ParallelSSHClient.join
-        <pssh.clients.base.parallel.BaseParallelSSHClient.join>`. A host whose worker
+        <pssh.clients.native.parallel.ParallelSSHClient.join>`. A host whose worker
         died meanwhile gets a :class:`~pssh.exceptions.WorkerLostError` on
         ``exception``.
 
@@ -264,7 +264,7 @@ class ShardedSSHClient:
                        timeout: float | None = None, consume_output: bool = False,
                        ) -> Iterator[HostOutput]:
         """Yield each output as its command ends; as :meth:`ParallelSSHClient.iter_completed
-        <pssh.clients.base.parallel.BaseParallelSSHClient.iter_completed>`."""
+        <pssh.clients.native.parallel.ParallelSSHClient.iter_completed>`."""
         return BaseParallelSSHClient.iter_completed(cast(Any, self), output, timeout,
                                                     consume_output)
 
@@ -279,7 +279,7 @@ class ShardedSSHClient:
                   ) -> list[HostResult]:
         """Upload ``local_file`` to every host with SFTP; as
         :meth:`ParallelSSHClient.copy_file
-        <pssh.clients.native.ParallelSSHClient.copy_file>`. ``progress`` is called in
+        <pssh.clients.native.parallel.ParallelSSHClient.copy_file>`. ``progress`` is called in
         this process, from the message loop."""
         return self._copy("copy_file", local_file, remote_file, True, copy_args, None,
                           {"recurse": recurse}, progress)
@@ -290,7 +290,7 @@ class ShardedSSHClient:
                          ) -> list[HostResult]:
         """Download ``remote_file`` from every host with SFTP; as
         :meth:`ParallelSSHClient.copy_remote_file
-        <pssh.clients.native.ParallelSSHClient.copy_remote_file>`."""
+        <pssh.clients.native.parallel.ParallelSSHClient.copy_remote_file>`."""
         check_encoding(encoding)
         return self._copy("copy_remote_file", remote_file, local_file, False, copy_args,
                           suffix_separator, {"recurse": recurse, "encoding": encoding},
@@ -299,8 +299,8 @@ class ShardedSSHClient:
     def scp_send(self, local_file: str, remote_file: str, recurse: bool = False,
                  copy_args: Any = None, *, progress: Progress | None = None,
                  ) -> list[HostResult]:
-        """Upload ``local_file`` to every host with SCP; as
-        :meth:`ParallelSSHClient.scp_send <pssh.clients.native.ParallelSSHClient.scp_send>`."""
+        """Upload ``local_file`` to every host with SCP; as :meth:`ParallelSSHClient.scp_send
+        <pssh.clients.native.parallel.ParallelSSHClient.scp_send>`."""
         return self._copy("scp_send", local_file, remote_file, True, copy_args, None,
                           {"recurse": recurse}, progress)
 
@@ -308,7 +308,8 @@ class ShardedSSHClient:
                  copy_args: Any = None, suffix_separator: str = "_", *,
                  progress: Progress | None = None) -> list[HostResult]:
         """Download ``remote_file`` from every host with SCP; as
-        :meth:`ParallelSSHClient.scp_recv <pssh.clients.native.ParallelSSHClient.scp_recv>`."""
+        :meth:`ParallelSSHClient.scp_recv
+        <pssh.clients.native.parallel.ParallelSSHClient.scp_recv>`."""
         return self._copy("scp_recv", remote_file, local_file, False, copy_args,
                           suffix_separator, {"recurse": recurse}, progress)
 
@@ -338,7 +339,7 @@ class ShardedSSHClient:
 
     def open_shell(self, *args: Any, **kwargs: Any) -> Any:
         """Not offered: an interactive shell belongs to one process. Use
-        :class:`~pssh.clients.native.ParallelSSHClient` for shells.
+        :class:`~pssh.clients.native.parallel.ParallelSSHClient` for shells.
 
         :raises NotImplementedError: always.
         """
