@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -59,8 +60,10 @@ def child(variant: str, hosts: list[str], kwargs: dict[str, object]) -> dict[str
     bad = [host_out.host for host_out in output
            if host_out.exception is not None or host_out.exit_code != 0
            or list(host_out.stdout) != expected]
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # this process only: the caller
     client.disconnect()
     return {"wall": wall, "started": started, "failed_hosts": len(bad),
+            "caller_cpu": usage.ru_utime + usage.ru_stime,
             "first_failure": repr(output[hosts.index(bad[0])].exception) if bad else None}
 
 
@@ -131,9 +134,9 @@ def _pin_server(pids: list[int]) -> None:
 
 
 def table(runs: list[dict[str, object]]) -> str:
-    rows = ["| hosts | variant | runs | wall s | client CPU s | sshd CPU s | "
-            "wall ÷ parallel | client CPU ÷ parallel | load before |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| hosts | variant | runs | wall s | client CPU s | of which caller s | "
+            "sshd CPU s | wall ÷ parallel | client CPU ÷ parallel | load before |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     groups: dict[tuple[object, object], list[dict[str, object]]] = {}
     for run in runs:
         if "error" not in run and not run.get("failed_hosts"):
@@ -150,8 +153,10 @@ def table(runs: list[dict[str, object]]) -> str:
         ratio_wall = f"{wall / median(hosts, 'parallel', 'wall'):.2f}" if base else "-"
         ratio_cpu = f"{cpu / median(hosts, 'parallel', 'client_cpu'):.2f}" if base else "-"
         load = max(float(run["load_before"]) for run in group)  # type: ignore[arg-type]
+        caller = median(hosts, str(variant), "caller_cpu")
         rows.append(f"| {hosts} | {variant} | {len(group)} | {wall:.2f} | {cpu:.2f} | "
-                    f"{median(hosts, str(variant), 'sshd_cpu'):.2f} | {ratio_wall} | "
+                    f"{caller:.2f} | {median(hosts, str(variant), 'sshd_cpu'):.2f} | "
+                    f"{ratio_wall} | "
                     f"{ratio_cpu} | {load:.1f} |")
     return "\n".join(rows)
 

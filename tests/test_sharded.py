@@ -88,6 +88,18 @@ def test_stdin_reaches_the_command_and_close_ends_it(seven):
         output[0].stdin.write("too late\n")
 
 
+def test_large_output_arrives_whole_and_spools_past_the_limit(seven):
+    # 1.3 MB per host, 9 MB in all: many frames, the workers' outbox limit, and each
+    # stream's 64 KiB buffer_limit in the caller (the rest waits in a temporary file).
+    output = seven.run_command("seq 1 200000", buffer_limit=64 * 1024)
+    seven.join(output, timeout=120)
+    for host_out in output:
+        lines = list(host_out.stdout)
+        assert len(lines) == 200000
+        assert lines[0] == "1" and lines[-1] == "200000"
+        assert host_out.exit_code == 0
+
+
 def test_polling_finished_sees_commands_end(seven):
     output = seven.run_command("echo one")
     while not seven.finished(output):  # no join: polling alone lets output arrive
