@@ -107,6 +107,14 @@ def test_polling_finished_sees_commands_end(seven):
     assert [host_out.exit_code for host_out in output] == [0] * 7
 
 
+def test_join_lets_other_greenlets_run(seven):
+    output = seven.run_command("cat")
+    closer = gevent.spawn(lambda: [host_out.stdin.close() for host_out in output])
+    seven.join(output, timeout=60)  # would time out if join held the hub
+    assert closer.successful()
+    assert [host_out.exit_code for host_out in output] == [0] * 7
+
+
 def test_iter_completed_yields_every_host(seven, sshd):
     output = seven.run_command("exit 4")
     ended = list(seven.iter_completed(output, timeout=30))
@@ -290,6 +298,17 @@ def test_shells_are_refused(seven):
     WorkerLostError("gone", host="h", port=22, reason="killed by SIGKILL", exitcode=-9),
 ], ids=lambda error: type(error).__name__)
 def test_exceptions_survive_pickling(error):
+    _check_round_trip(error)
+
+
+@pytest.mark.parametrize("name", [name for name in exceptions.__all__
+                                  if isinstance(getattr(exceptions, name), type)])
+def test_every_exception_class_survives_pickling(name):
+    _check_round_trip(getattr(exceptions, name)("%s failed", "x", host="h", port=2200,
+                                                reason="why"))
+
+
+def _check_round_trip(error):
     copy = pickle.loads(pickle.dumps(error))
     assert type(copy) is type(error)
     assert copy.args == error.args and str(copy) == str(error)
