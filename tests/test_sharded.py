@@ -22,6 +22,7 @@ from pssh import exceptions
 from pssh.clients import ShardedSSHClient
 from pssh.config import HostConfig
 from pssh.exceptions import (
+    BufferFullError,
     ConnectionError,
     HostArgumentError,
     HostKeyError,
@@ -98,6 +99,28 @@ def test_large_output_arrives_whole_and_spools_past_the_limit(seven):
         assert len(lines) == 200000
         assert lines[0] == "1" and lines[-1] == "200000"
         assert host_out.exit_code == 0
+
+
+def test_a_full_buffer_without_spooling_stops_its_host(seven):
+    # 15 MB on one host, a 64 KiB limit and no spooling: once the caller's buffer is
+    # full the worker stops reading that host, so join raises, nothing more arrives
+    # while the caller waits (2 s on stderr, where "done" would come after the 15 MB),
+    # and reading the lines lets the command go on to its end.
+    output = seven.run_command("%s", host_args=["seq 1 2000000; echo done >&2"] +
+                               ["true"] * 6, buffer_limit=64 * 1024, spool_to_disk=False,
+                               read_timeout=2)
+    with pytest.raises(BufferFullError):
+        seven.join(output, timeout=120)
+    with pytest.raises(Timeout):
+        list(output[0].stderr)
+    buffer = output[0].buffers.stdout.rw_buffer
+    assert buffer.is_full()
+    held = buffer.read()
+    assert len(held) < 8 * 1024 * 1024  # of 14.9 MB
+    output[0].read_timeout = None
+    assert held.count(b"\n") + sum(1 for _ in output[0].stdout) == 2000000
+    assert list(output[0].stderr) == ["done"]
+    assert output[0].exit_code == 0
 
 
 def test_polling_finished_sees_commands_end(seven):

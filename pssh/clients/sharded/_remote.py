@@ -13,6 +13,7 @@ from __future__ import annotations
 import tempfile
 import weakref
 from collections.abc import Callable
+from typing import Any
 
 import gevent
 from gevent.event import Event
@@ -40,14 +41,19 @@ class HostRef:
 class RemoteReader:
     """One command's output in the caller, filled by the shard's message loop."""
 
-    def __init__(self, host: HostRef, limit: int | None, spool_to_disk: bool) -> None:
+    def __init__(self, host: HostRef, limit: int | None, spool_to_disk: bool,
+                 gate: Callable[[bool], None]) -> None:
         self.host = host
+        # Weak methods: the buffers must not keep the reader alive (see ``_weakly``).
+        pull, fill = _weakly(self._pull), _weakly(self.fill)
         self.stdout = LineBuffer(limit, spool_to_disk=spool_to_disk, run_io=run_off_hub,
-                                 pull=_let_loops_run)
+                                 pull=pull)
         self.stderr = LineBuffer(limit, spool_to_disk=spool_to_disk, run_io=run_off_hub,
-                                 pull=_let_loops_run)
-        self.stdout.wait_for_more = self.stderr.wait_for_more = self.fill
+                                 pull=pull)
+        self.stdout.wait_for_more = self.stderr.wait_for_more = fill
         self.output: weakref.ref[HostOutput] | None = None
+        self._gate = gate
+        self._paused = False
         self._exit_code: int | None = None
         self._done = False
         self._error: BaseException | None = None
@@ -72,7 +78,7 @@ class RemoteReader:
 
     def poll_exit_code(self) -> int | None:
         if not self._done:
-            _let_loops_run()
+            self._pull()
         return self._exit_code
 
     def fill(self, deadline: float | None) -> None:
@@ -83,6 +89,7 @@ class RemoteReader:
         """
         if self._done:
             return
+        self._resume_if_room()
         if self._changed is None:
             self._changed = Event()
         changed = self._changed
@@ -101,6 +108,9 @@ class RemoteReader:
         if err:
             self.stderr.feed(bytes(err))
         self._spool()
+        if not self._paused and not self._done and self._is_full():
+            self._paused = True
+            self._gate(True)
         self._wake()
 
     def finish(self, exit_code: int | None, error: BaseException | None) -> None:
@@ -115,6 +125,21 @@ class RemoteReader:
         if error is not None and output is not None and output.exception is None:
             output.exception = error
         self._wake()
+
+    def _is_full(self) -> bool:
+        return self.stdout.is_full() or self.stderr.is_full()
+
+    def _resume_if_room(self) -> None:
+        """A stream was full, so the worker stopped reading this host (its command
+        waiting on SSH flow control, as in one process); once lines have been taken,
+        let it read again."""
+        if self._paused and not self._done and not self._is_full():
+            self._paused = False
+            self._gate(False)
+
+    def _pull(self) -> None:
+        self._resume_if_room()
+        _let_loops_run()
 
     def _wake(self) -> None:
         changed, self._changed = self._changed, None
@@ -186,6 +211,17 @@ def failed_host(host: str, port: int | None, error: BaseException, alias: str | 
     """The output of a host whose command never started."""
     return HostOutput(host, None, None, HostRef(host, port or 22), alias=alias,
                       exception=error, encoding=encoding, read_timeout=read_timeout)
+
+
+def _weakly(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` without keeping its object alive, so that dropping a ``HostOutput``
+    frees its buffers (and closes their temporary files) at once."""
+    ref = weakref.WeakMethod(method)
+
+    def call(*args: Any) -> Any:
+        bound = ref()
+        return None if bound is None else bound(*args)
+    return call
 
 
 def _let_loops_run() -> None:

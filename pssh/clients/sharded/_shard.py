@@ -25,6 +25,7 @@ import multiprocessing
 import signal
 import socket
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import gevent
@@ -144,6 +145,11 @@ class Shard:
         self._send(("copy", ids, method, templates, copy_args, options))
         return results
 
+    def _gate(self, call_id: int, index: int, pause: bool) -> None:
+        """Stop (``pause``) or restart the worker's reading of one command's output."""
+        if self.is_alive():
+            self._send(("gate", call_id, index, pause))
+
     def _request(self, index: int) -> RemoteResult:
         request_id = next(self._ids)
         result = RemoteResult(request_id, lambda: self._send(("cancel", request_id)))
@@ -196,7 +202,7 @@ class Shard:
             reader = None
             if error is None:
                 host = HostRef(self.hosts[index], port or self.ports[index])
-                reader = RemoteReader(host, limit, spool)
+                reader = RemoteReader(host, limit, spool, partial(self._gate, call_id, index))
             readers.append(reader)
             value.append((error, command, reader))
         self._runs[call_id] = readers

@@ -14,8 +14,10 @@ the outbox; the caller splits lines and decodes, so partial lines and encodings 
 exactly as in a one-process client. Flow control is end to end: while the outbox holds
 more than ``_OUTBOX_LIMIT`` bytes the forwarders stop reading their channels, the
 outbox fills only as fast as the socket to the caller drains, and that drains only as
-fast as the caller's hub reads it; a remote command whose output nobody reads waits on
-SSH flow control, as it would in one process.
+fast as the caller's hub reads it. Per host, the caller closes a *gate* when that host's
+unread output fills its buffer without spooling (``spool_to_disk=False``) and opens it
+once lines are taken: while it is closed the host's forwarder reads nothing, so the
+remote command waits on SSH flow control, as it would in one process.
 
 The worker ignores SIGINT (Ctrl-C in a terminal reaches the whole process group: the
 caller decides) and ends when the caller says ``stop`` or closes its end.
@@ -39,7 +41,7 @@ from ._wire import Wire, portable
 
 __all__ = ["main"]
 
-_OUTBOX_LIMIT = 4 * 1024 * 1024
+_OUTBOX_LIMIT = 1024 * 1024
 """Bytes of output waiting to be sent past which forwarders stop reading channels."""
 
 
@@ -127,7 +129,8 @@ class _Worker:
         self._copies: dict[int, Any] = {}
         self._handlers: dict[str, Callable[..., None]] = {
             "run": self._run, "stdin": self._stdin, "copy": self._copy,
-            "cancel": self._cancel}
+            "cancel": self._cancel, "gate": self._set_gate}
+        self._gates: dict[tuple[int, int], Event] = {}
 
     def serve(self) -> None:
         try:
@@ -171,13 +174,26 @@ class _Worker:
         try:
             while reader is not None and not reader.is_done():
                 outbox.wait_for_room()
+                gate = self._gates.get((call_id, index))
+                if gate is not None:
+                    gate.wait()
                 reader.fill(None)
                 outbox.put_output(call_id, index, out.read(), err.read())
         except SSHError as exc:
             error = exc
+        self._gates.pop((call_id, index), None)
         outbox.put_output(call_id, index, out.read(), err.read())
         code = host_out.exit_code if error is None else None
         outbox.put("end", call_id, index, code, portable(error or host_out.exception))
+
+    def _set_gate(self, call_id: int, index: int, pause: bool) -> None:
+        """The caller's buffer for this host is full (``pause``), or has room again."""
+        if pause:
+            self._gates.setdefault((call_id, index), Event())
+        else:
+            gate = self._gates.pop((call_id, index), None)
+            if gate is not None:
+                gate.set()
 
     def _stdin(self, request_id: int, call_id: int, index: int, operation: str,
                data: bytes) -> None:

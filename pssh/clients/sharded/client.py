@@ -186,9 +186,9 @@ class ShardedSSHClient:
         <pssh.clients.native.parallel.ParallelSSHClient.run_command>`'s.
 
         Output lines arrive as the workers read them. ``buffer_limit`` and
-        ``spool_to_disk`` apply in this process; with ``spool_to_disk=False`` a worker
-        still reads on past the limit (only :meth:`join` then raises
-        :class:`~pssh.exceptions.BufferFullError`), so memory is not held to it.
+        ``spool_to_disk`` apply in this process; with ``spool_to_disk=False`` a host
+        whose unread output reaches the limit is not read any more until lines are
+        taken (a few MiB already on their way still arrive).
 
         :raises HostArgumentError: ``host_args`` does not fit the hosts (before any host
             starts).
