@@ -62,8 +62,8 @@ class ShardedSSHClient:
 
     The hosts are split in order into ``processes`` contiguous shards; each shard is
     served by a worker process with its own gevent hub and its own
-    :class:`~pssh.clients.native.parallel.ParallelSSHClient`, so the client can use every core.
-    The methods and what they return are those of ``ParallelSSHClient``: outputs in host
+    :class:`~pssh.clients.native.parallel.ParallelSSHClient`, so the client can use
+    every core. The methods and what they return are those of ``ParallelSSHClient``: outputs in host
     order, streamed as the workers read them; copies as waitable per-host results.
 
     The parameters are ``ParallelSSHClient``'s, plus:
@@ -73,9 +73,9 @@ class ShardedSSHClient:
     :param pool_size: how many hosts are connected and started at once, in all: each
         worker gets its share (at least one).
 
-    Workers start at once, in the background (about a quarter of a second each, in
-    parallel). Stop them with :meth:`disconnect` or a ``with`` block. A worker that
-    dies fails only its own hosts' work, each with a
+    Workers start at once, in the background (about 0.4 s of CPU each, in parallel;
+    the first call waits for them). Stop them with :meth:`disconnect` or a ``with``
+    block. A worker that dies fails only its own hosts' work, each with a
     :class:`~pssh.exceptions.WorkerLostError`; the next call starts a new one.
 
     Workers are started with multiprocessing's *spawn* method, so a script using this
