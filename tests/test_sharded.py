@@ -274,6 +274,9 @@ def test_a_killed_worker_fails_only_its_hosts(sshd):
             assert "SIGKILL" in str(error)
             assert host_out.exit_code is None
         assert victim not in process_table()  # reaped, no zombie
+        with pytest.raises(WorkerLostError) as raised:
+            output[5].stdin.write("to a dead worker\n")
+        assert_names_host(raised.value, output[5].host)
         again = client.run_command("echo back")  # a new worker for shard 1
         client.join(again)
         assert [host_out.host for host_out in again] == hosts  # order kept over 2 shards
