@@ -11,7 +11,8 @@ classes are grouped by what a caller can do about them:
 - ran out of time: :class:`Timeout`;
 - unread output filled its buffer while waiting for a command to end:
   :class:`BufferFullError`;
-- the session or channel failed after connecting: :class:`SessionError` (:class:`ShellError`);
+- the session or channel failed after connecting: :class:`SessionError` (:class:`ShellError`,
+  and :class:`WorkerLostError` when a sharded client's worker process ended);
 - file copy failed: :class:`SFTPError` (:class:`SFTPIOError`), :class:`SCPError`;
 - the call itself was wrong: :class:`HostArgumentError`, :class:`HostConfigError`,
   :class:`InvalidAPIUseError`.
@@ -54,7 +55,7 @@ __all__ = [
     "SSHError", "ConnectionError", "RefusedConnectionError", "UnknownHostError",
     "NoIPv6AddressFoundError", "ProxyError", "HostKeyError",
     "AuthenticationError", "PKeyFileError", "Timeout", "BufferFullError", "SessionError",
-    "ShellError",
+    "ShellError", "WorkerLostError",
     "SFTPError", "SFTPIOError", "SCPError", "HostArgumentError", "HostArgumentKeyError",
     "HostConfigError", "InvalidAPIUseError",
     # parallel-ssh 1.x spellings
@@ -231,6 +232,24 @@ class SessionError(SSHError):
 
 class ShellError(SessionError):
     """An interactive shell could not be opened or used."""
+
+
+class WorkerLostError(SessionError):
+    """The worker process of a sharded client that ran this host's work ended before the
+    work did (see :class:`~pssh.clients.sharded.ShardedSSHClient`); the remote command
+    may still have run.
+
+    ``reason`` says how the worker ended (``'killed by SIGKILL'``, ``'exited with status
+    1'``, ``'stopped by disconnect()'``); ``exitcode`` is its exit status as
+    ``multiprocessing.Process`` gives it (minus the signal number when a signal
+    ended it), or ``None`` if it was not known.
+    """
+
+    def __init__(self, message: str, *args: Any, host: str | None = None,
+                 port: int | None = None, reason: str | None = None,
+                 exitcode: int | None = None) -> None:
+        self.exitcode = exitcode
+        super().__init__(message, *args, host=host, port=port, reason=reason)
 
 
 class SFTPError(SSHError):
