@@ -55,7 +55,7 @@ __all__ = [
     "SSHError", "ConnectionError", "RefusedConnectionError", "UnknownHostError",
     "NoIPv6AddressFoundError", "ProxyError", "HostKeyError",
     "AuthenticationError", "PKeyFileError", "Timeout", "BufferFullError", "SessionError",
-    "ShellError", "WorkerLostError",
+    "ShellError", "ShardError", "WorkerLostError",
     "SFTPError", "SFTPIOError", "SCPError", "HostArgumentError", "HostArgumentKeyError",
     "HostConfigError", "InvalidAPIUseError",
     # parallel-ssh 1.x spellings
@@ -234,15 +234,23 @@ class ShellError(SessionError):
     """An interactive shell could not be opened or used."""
 
 
-class WorkerLostError(SessionError):
-    """The worker process of a sharded client that ran this host's work ended before the
-    work did (see :class:`~pssh.clients.sharded.ShardedSSHClient`); the remote command
-    may still have run.
+class ShardError(SessionError):
+    """The worker that ran this host's part of the work (a process of
+    :class:`~pssh.clients.sharded.ShardedSSHClient`, a Dask task of
+    :mod:`pssh.distributed`) failed as a worker, not on the host: whether the command
+    reached the host is unknown. ``__cause__`` holds the worker's own error when there is
+    one."""
+
+
+class WorkerLostError(ShardError):
+    """The worker process running this host's work ended before the work did (killed,
+    out of memory, its machine gone); the command may have run not at all, in part or to
+    its end, and pssh does not run it again.
 
     ``reason`` says how the worker ended (``'killed by SIGKILL'``, ``'exited with status
-    1'``, ``'stopped by disconnect()'``); ``exitcode`` is its exit status as
-    ``multiprocessing.Process`` gives it (minus the signal number when a signal
-    ended it), or ``None`` if it was not known.
+    1'``, ``'stopped by disconnect()'``) where that is known; ``exitcode`` is a sharded
+    client's worker's exit status as ``multiprocessing.Process`` gives it (minus the
+    signal number when a signal ended it), or ``None``.
     """
 
     def __init__(self, message: str, *args: Any, host: str | None = None,

@@ -8,23 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..exceptions import SSHError
+from ..exceptions import ShardError, WorkerLostError
 
 __all__ = ["HostOutcome", "Shard", "ShardError", "WorkerLostError"]
-
-
-class ShardError(SSHError):
-    """The Dask task that ran this host's shard failed as a task, not on the host: pssh
-    could not be imported on the worker, the task was cancelled, or the cluster went
-    away. ``__cause__`` holds Dask's exception when there is one. Whether the command
-    reached the host is unknown."""
-
-
-class WorkerLostError(ShardError):
-    """The Dask worker running this host's shard died (killed, out of memory, its
-    machine gone) after the shard had started. The command may have run on the host
-    not at all, in part or to its end; pssh does not run a lost shard again, so a
-    command never runs twice without the caller deciding so."""
 
 
 @dataclass(frozen=True)
