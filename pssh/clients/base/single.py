@@ -27,6 +27,7 @@ import logging
 import os
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from functools import partial
 from typing import Any, Callable
 
@@ -53,12 +54,14 @@ from ...exceptions import (
     ConnectionError,
     InvalidAPIUseError,
     PKeyFileError,
+    ProxyError,
     SessionError,
     SSHError,
     Timeout,
 )
 from ...output import HostOutput, LineBuffer
 from ._channel import Stdin
+from ._handshakes import HandshakeGate
 from ._host_keys import host_key_algorithms, host_key_settings, verify_host_key
 from ._keepalive import Keepalive
 from ._seams import where
@@ -140,6 +143,9 @@ class BaseSSHClient(PollMixIn):
     _stdin_class: Any = None
     _waiter_class: type[BaseSessionWaiter] = BaseSessionWaiter
     _LIBRARY = "the SSH library"
+    # Descriptors one connection keeps open (a parallel client counts them before
+    # connecting its hosts).
+    _DESCRIPTORS = 1
 
     IDENTITIES = tuple(os.path.expanduser(f"~/.ssh/{name}")
                        for name in ("id_rsa", "id_dsa", "identity", "id_ecdsa", "id_ed25519"))
@@ -156,6 +162,7 @@ class BaseSSHClient(PollMixIn):
                  keepalive_seconds: int | None = 60, forward_ssh_agent: bool = False,
                  known_hosts: KnownHostsSetting = DEFAULT_KNOWN_HOSTS,
                  host_key_policy: str = DEFAULT_POLICY,
+                 _handshakes: HandshakeGate | None = None,
                  ) -> None:
         super().__init__(sock=None)
         if not isinstance(host, str) or not host:
@@ -187,6 +194,8 @@ class BaseSSHClient(PollMixIn):
         self.ipv6_only = ipv6_only
         self.keyboard_interactive = keyboard_interactive
         self.keepalive_seconds = check_seconds_or_none(keepalive_seconds, "keepalive_seconds")
+        # A parallel client's limit on connection set-ups per destination, if any.
+        self._handshakes = _handshakes
         self.compress = compress
         self.forward_ssh_agent = forward_ssh_agent
         self.proxy_host = proxy_host
@@ -263,27 +272,39 @@ class BaseSSHClient(PollMixIn):
     # -- connecting ---------------------------------------------------------------------
 
     def _connect_and_auth(self) -> None:
-        """Connect, handshake and authenticate, retrying transient failures."""
+        """Connect, handshake and authenticate, retrying transient failures; each
+        attempt holds a set-up slot of the parallel client's (if any) and has ``timeout``
+        from when it gets one."""
         attempt = 0
         while True:
-            deadline = deadline_after(self.timeout)
             try:
-                self.sock = self._open_socket(deadline)
-                self._start_session(self.sock, deadline)
-                self._check_host_key()
-                self._authenticate(deadline)
+                with self._setup_slot():
+                    self._attempt_connection(deadline_after(self.timeout))
                 return
             except Retryable as failure:
-                self.disconnect()
                 attempt += 1
                 if attempt > self.num_retries:
                     raise failure.error from failure.__cause__
                 logger.debug("%s; retry %d of %d in %ss", failure.error, attempt,
                              self.num_retries, self.retry_delay)
                 gevent.sleep(self.retry_delay)
-            except BaseException:
-                self.disconnect()
-                raise
+
+    def _setup_slot(self) -> AbstractContextManager[None]:
+        if self._handshakes is None:
+            return nullcontext()
+        return self._handshakes.slot(self._address, self.port)
+
+    def _attempt_connection(self, deadline: float | None) -> None:
+        """One attempt: connect, handshake, check the host key, authenticate; a failed
+        attempt leaves nothing open."""
+        try:
+            self.sock = self._open_socket(deadline)
+            self._start_session(self.sock, deadline)
+            self._check_host_key()
+            self._authenticate(deadline)
+        except BaseException:
+            self.disconnect()
+            raise
 
     def _where(self) -> str:
         return where(self)
@@ -300,9 +321,26 @@ class BaseSSHClient(PollMixIn):
         try:
             self.call(self._handshake_call(session), deadline=deadline,
                       action="SSH handshake")
+        except ConnectionError as exc:
+            if isinstance(exc, ProxyError):
+                raise Retryable(exc) from exc.__cause__
+            # Closed or reset before the keys were agreed: a busy server (MaxStartups) or
+            # one restarting. Worth another attempt.
+            raise Retryable(self._dropped_in_handshake(exc)) from exc.__cause__
         except SSHError as exc:
-            # The server may be busy (MaxStartups) or restarting: worth another attempt.
             raise Retryable(exc) from exc.__cause__
+
+    def _dropped_in_handshake(self, exc: ConnectionError) -> ConnectionError:
+        """The error for a connection the server closed or reset during the banner or
+        key exchange, saying what to do if that was sshd's ``MaxStartups``."""
+        reason = exc.reason or str(exc)
+        return ConnectionError(
+            f"SSH handshake on {self._where()} failed: the server closed the connection "
+            f"before the key exchange ended ({reason}). OpenSSH's sshd does this to new "
+            f"connections past its MaxStartups limit (10 not yet authenticated at a time, "
+            f"by default): raise MaxStartups in the server's sshd_config, or set up fewer "
+            f"connections to it at once (ParallelSSHClient's handshake_limit)",
+            host=self.host, port=self.port, reason=reason)
 
     def _open_socket(self, deadline: float | None) -> SocketHandle:
         return TCPTarget(self.host, self._address, self.port, self.ipv6_only,
