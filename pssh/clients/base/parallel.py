@@ -244,7 +244,8 @@ class BaseParallelSSHClient:
                 settings[name] = self._keys[path]
         if "known_hosts" in settings:
             settings["known_hosts"] = self._shared_known_hosts(settings, self.hosts[position])
-        if "_handshakes" in _keywords_of(self._client_class):
+        if self._handshakes.limit is not None and "_handshakes" in _keywords_of(
+                self._client_class):
             settings["_handshakes"] = self._handshakes
         return settings
 

@@ -32,9 +32,10 @@ from functools import partial
 from typing import Any, Callable
 
 import gevent
+from gevent.socket import wait_read
 
 from ..._commands import wrap_command
-from ..._deadline import check_timeout, deadline_after
+from ..._deadline import check_timeout, deadline_after, time_left
 from ..._known_hosts import DEFAULT_KNOWN_HOSTS, DEFAULT_POLICY, KnownHostsSetting
 from ..._validate import (
     check_buffer_limit,
@@ -77,6 +78,10 @@ host_logger = logging.getLogger("pssh.host_logger")
 
 CLEANUP_TIMEOUT = 5.0
 """Seconds a best-effort cleanup (closing a channel) may take at most."""
+
+LOGIN_END_WAIT = 1.0
+"""Seconds a connection set-up slot is held at most after authentication, waiting for
+the server's first message (see ``BaseSSHClient._wait_for_login_to_end``)."""
 
 # What a library error means, as an engine classifies it (see _failure_of).
 SESSION_FAILED = "session failed"
@@ -302,9 +307,33 @@ class BaseSSHClient(PollMixIn):
             self._start_session(self.sock, deadline)
             self._check_host_key()
             self._authenticate(deadline)
+            if self._handshakes is not None:
+                self._wait_for_login_to_end(deadline)
         except BaseException:
             self.disconnect()
             raise
+
+    def _wait_for_login_to_end(self, deadline: float | None) -> None:
+        """Wait, still holding the set-up slot, for the server to show that it no longer
+        counts this connection against its ``MaxStartups``.
+
+        sshd's master process learns that a connection has logged in from a pipe the
+        connection's process closes after authentication; until it reads that, it counts
+        the connection as starting, so a next connection let in at once may be dropped.
+        The process closes the pipe before it sends anything after the login (OpenSSH
+        announces its host keys at once), so the first byte to arrive after
+        authentication is the sign. Where the engine can, it asks for a reply, so one
+        certainly comes; the wait is at most ``LOGIN_END_WAIT`` in any case.
+        """
+        if not self._prompt_after_login(deadline):
+            return
+        left = time_left(deadline)
+        limit = LOGIN_END_WAIT if left is None else max(min(LOGIN_END_WAIT, left), 0)
+        try:
+            wait_read(self.sock.fileno() if self.sock is not None else -1, timeout=limit)
+        except (TimeoutError, OSError) as exc:
+            logger.debug("%s sent nothing within %ss of the login (%s); going on",
+                         self._where(), limit, exc)
 
     def _where(self) -> str:
         return where(self)
@@ -433,6 +462,11 @@ class BaseSSHClient(PollMixIn):
 
     def _auth_pkey(self, pkey: str | bytes, deadline: float | None) -> None:
         raise NotImplementedError
+
+    def _prompt_after_login(self, deadline: float | None) -> bool:
+        """Make the server send something soon after authentication if the library can
+        (a request that wants a reply); whether something is due."""
+        return False
 
     def _auth_agent(self, deadline: float | None) -> None:
         """Authenticate with the keys of the running SSH agent."""

@@ -287,6 +287,17 @@ class SSHClient(BaseSSHClient):
     def _handshake_call(self, session: Any) -> Callable[[], Any]:
         return partial(session.handshake, self.sock)
 
+    def _prompt_after_login(self, deadline: float | None) -> bool:
+        # keepalive@openssh.com wanting a reply: every server must answer a global
+        # request that wants one, if only to refuse it. configure_keepalive() sets the
+        # keepalives asked for (without reply) right after.
+        session = self.session
+        session.keepalive_config(True, 1)
+        self.call(session.keepalive_send, deadline=deadline,
+                  action="asking the server for a reply")
+        session.keepalive_config(False, 1)
+        return True
+
     def _auth_pkey(self, pkey: str | bytes, deadline: float | None) -> None:
         passphrase = self.password or ""
         if isinstance(pkey, bytes):

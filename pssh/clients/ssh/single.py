@@ -272,6 +272,17 @@ class SSHClient(WithoutCopies, BaseSSHClient):
     def _handshake_call(self, session: Any) -> Callable[[], Any]:
         return session.connect  # type: ignore[no-any-return]
 
+    def _prompt_after_login(self, deadline: float | None) -> bool:
+        # ssh-python sends no keepalive that wants a reply; cancelling a port forward
+        # that was never asked for does, and changes nothing on the server. The refusal
+        # is the reply; nothing more is due.
+        try:
+            self.call(self.session.cancel_forward, "localhost", 0, deadline=deadline,
+                      action="asking the server for a reply")
+        except SessionError:
+            pass
+        return False
+
     def _configure(self, session: Any) -> None:
         """pssh's arguments are the whole configuration: no ssh_config, no known hosts."""
         session.options_set_int_val(options.PROCESS_CONFIG, 0)
