@@ -15,12 +15,18 @@ from __future__ import annotations
 
 import errno
 import json
+import os
+import pickle
+import resource
 import socket
 import subprocess
 import sys
 from typing import Any
 
 import pytest
+
+from pssh.clients.base._descriptors import make_room, open_descriptors
+from pssh.exceptions import ConnectionError, OpenFilesLimitError, SSHError
 
 CHILD = """
 import json, logging, os, resource, sys
@@ -151,3 +157,38 @@ def test_descriptors_running_out_during_a_run_end_each_host_with_output_or_a_nam
     for host, error, message in failed:
         assert error == "ConnectionError"
         assert host in message and "file descriptors" in message and "ulimit -n" in message
+
+
+# --- the parts, in this process ------------------------------------------------------------
+
+
+def test_open_descriptors_counts_a_file_opened():
+    before = open_descriptors()
+    with open(os.devnull) as _:
+        assert open_descriptors() == before + 1
+    assert open_descriptors() == before
+
+
+def test_more_than_the_hard_limit_is_refused_and_nothing_changes():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        pytest.skip("this process has no hard limit on open files to exceed")
+
+    with pytest.raises(OpenFilesLimitError) as caught:
+        make_room(hard, 7)
+
+    assert resource.getrlimit(resource.RLIMIT_NOFILE) == (soft, hard)
+    error = caught.value
+    assert (error.hosts, error.soft_limit, error.hard_limit) == (7, soft, hard)
+    assert error.needed > hard and f"about {error.needed} open files" in str(error)
+
+
+def test_the_refusal_is_an_os_error_emfile_and_a_connection_error():
+    error = OpenFilesLimitError("too many", hosts=3, needed=90, soft_limit=64, hard_limit=64)
+
+    assert isinstance(error, OSError) and error.errno == errno.EMFILE
+    assert isinstance(error, ConnectionError) and isinstance(error, SSHError)
+    assert error.args == ("too many",)
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is OpenFilesLimitError and copy.__dict__ == error.__dict__
+    assert copy.errno == errno.EMFILE

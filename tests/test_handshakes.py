@@ -16,9 +16,11 @@ import socket
 import threading
 from collections.abc import Iterator
 
+import gevent
 import pytest
 from conftest import assert_names_host
 
+from pssh.clients.base._handshakes import HandshakeSlots
 from pssh.constants import DEFAULT_HANDSHAKE_LIMIT
 from pssh.exceptions import ConnectionError
 from pssh.testing import LocalSSHD
@@ -180,3 +182,21 @@ def test_none_and_zero_mean_no_limit(engine, hosts, no_limit):
 def test_a_bad_handshake_limit_is_refused(engine, hosts, bad):
     with pytest.raises(ValueError, match="handshake_limit"):
         engine.ParallelSSHClient(hosts, handshake_limit=bad)
+
+
+def test_slots_hold_each_destination_to_its_limit_alone():
+    slots = HandshakeSlots(2)
+    inside = {("a", 22): 0, ("b", 22): 0}
+    most = dict(inside)
+
+    def set_up(address: str) -> None:
+        with slots.slot(address, 22):
+            inside[(address, 22)] += 1
+            most[(address, 22)] = max(most[(address, 22)], inside[(address, 22)])
+            gevent.sleep(0.001)
+            inside[(address, 22)] -= 1
+
+    gevent.joinall([gevent.spawn(set_up, address) for address in "ab" * 6], raise_error=True)
+
+    assert most == {("a", 22): 2, ("b", 22): 2}
+    assert "0 destinations busy" in repr(slots)
