@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import gevent
 import pytest
-from conftest import assert_names_host
+from conftest import assert_names_host, process_table, wait_until
 
 from pssh.clients.base._handshakes import HandshakeSlots
 from pssh.constants import DEFAULT_HANDSHAKE_LIMIT
@@ -41,6 +41,10 @@ def busy_sshd() -> Iterator[LocalSSHD]:
 
 
 def _run_everywhere(engine, server: LocalSSHD, **kwargs) -> list:
+    # Connections still ending (the start-up check's, an earlier test's) would count
+    # against MaxStartups too: start from an idle server.
+    wait_until(lambda: server.pid not in process_table().values(), 30,
+               "the earlier connections to the busy sshd to end")
     client = engine.ParallelSSHClient([server.hosts[0]] * CONNECTIONS,
                                       **{**server.client_kwargs(), **kwargs})
     try:
