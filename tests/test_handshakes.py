@@ -22,7 +22,7 @@ from conftest import assert_names_host, process_table, wait_until
 
 from pssh.clients.base._handshakes import HandshakeSlots
 from pssh.constants import DEFAULT_HANDSHAKE_LIMIT
-from pssh.exceptions import ConnectionError
+from pssh.exceptions import ConnectionError, Timeout
 from pssh.testing import LocalSSHD
 
 MAX_STARTUPS = 3
@@ -86,9 +86,10 @@ def test_without_a_limit_dropped_connections_name_max_startups(engine, busy_sshd
 
 class DroppingRelay:
     """A loopback listener that closes its first ``drops`` connections at once, as a
-    busy sshd does, and relays the later ones to ``target``."""
+    busy sshd does, and relays the later ones to ``target`` (with ``None``, keeps them
+    open and says nothing)."""
 
-    def __init__(self, target: tuple[str, int], drops: int) -> None:
+    def __init__(self, target: tuple[str, int] | None, drops: int) -> None:
         self.target = target
         self.drops = drops
         self.accepted = 0
@@ -119,6 +120,9 @@ class DroppingRelay:
             self.accepted += 1
             if self.accepted <= self.drops:
                 conn.close()
+                continue
+            if self.target is None:
+                self._relayed.append(conn)
                 continue
             upstream = socket.create_connection(self.target)
             self._relayed += [conn, upstream]
@@ -167,6 +171,21 @@ def test_the_last_drop_fails_naming_max_startups(engine, client_kwargs, dropping
 
     assert_names_host(caught.value, "127.0.0.1", dropping_relay.port)
     assert dropping_relay.accepted == 2
+
+
+def test_a_retry_after_a_drop_keeps_to_the_timeout(engine, client_kwargs):
+    relay = DroppingRelay(None, drops=1)  # then a server that never answers
+    kwargs = {**client_kwargs, "port": relay.port, "num_retries": 1, "retry_delay": 0,
+              "timeout": 0.5}
+    try:
+        client = engine.ParallelSSHClient(["127.0.0.1"], **kwargs)
+        with pytest.raises(Timeout) as caught:
+            client.run_command("echo ok")
+    finally:
+        relay.close()
+
+    assert_names_host(caught.value, "127.0.0.1", relay.port)
+    assert relay.accepted == 2
 
 
 def test_handshake_limit_is_keyword_only_with_a_default_below_sshds(engine, hosts):

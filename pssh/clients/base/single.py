@@ -329,8 +329,9 @@ class BaseSSHClient(PollMixIn):
             return
         left = time_left(deadline)
         limit = LOGIN_END_WAIT if left is None else max(min(LOGIN_END_WAIT, left), 0)
+        assert self.sock is not None, "authenticated, so connected"
         try:
-            wait_read(self.sock.fileno() if self.sock is not None else -1, timeout=limit)
+            wait_read(self.sock.fileno(), timeout=limit)
         except (TimeoutError, OSError) as exc:
             logger.debug("%s sent nothing within %ss of the login (%s); going on",
                          self._where(), limit, exc)
@@ -365,10 +366,11 @@ class BaseSSHClient(PollMixIn):
         reason = exc.reason or str(exc)
         return ConnectionError(
             f"SSH handshake on {self._where()} failed: the server closed the connection "
-            f"before the key exchange ended ({reason}). OpenSSH's sshd does this to new "
-            f"connections past its MaxStartups limit (10 not yet authenticated at a time, "
-            f"by default): raise MaxStartups in the server's sshd_config, or set up fewer "
-            f"connections to it at once (ParallelSSHClient's handshake_limit)",
+            f"before the key exchange ended ({reason}). A busy OpenSSH server does this to "
+            f"new connections past its MaxStartups limit (by default 10 not yet logged in "
+            f"at a time); if that is the cause, raise MaxStartups in the server's "
+            f"sshd_config, or open fewer connections to it at once (ParallelSSHClient's "
+            f"handshake_limit)",
             host=self.host, port=self.port, reason=reason)
 
     def _open_socket(self, deadline: float | None) -> SocketHandle:
