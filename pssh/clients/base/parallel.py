@@ -421,6 +421,10 @@ class BaseParallelSSHClient:
             on memory without using the disk).
         :raises HostArgumentError: ``host_args`` has fewer entries than there are hosts.
         :raises ValueError: ``buffer_limit`` is not a positive integer or ``None``.
+        :raises OpenFilesLimitError: this process may not open a descriptor for every
+            host, even with its soft limit raised to the hard one (a soft limit that is
+            too low is raised, and logged); raised before any host connects, whatever
+            ``stop_on_errors`` says. See :doc:`/scaling`.
         :raises SSHError: with ``stop_on_errors``, the first host's failure.
         """
         if return_list is not None:
@@ -492,6 +496,9 @@ class BaseParallelSSHClient:
 
         Returns one waitable result per host, in host order; errors surface through
         ``gevent.joinall(results, raise_error=True)`` or each result's ``get()``.
+
+        :raises OpenFilesLimitError: at once, before any host connects: as for
+            :meth:`run_command`.
         """
         return self._for_each_host(self._client_for)
 
@@ -504,6 +511,7 @@ class BaseParallelSSHClient:
         :raises SSHError: the first host whose shell could not be started.
         :raises ValueError: ``encoding`` or ``read_timeout`` is not usable (before any
             connection is made).
+        :raises OpenFilesLimitError: as for :meth:`run_command`.
         """
         check_encoding(encoding)
         check_timeout(read_timeout, "read_timeout")
