@@ -23,7 +23,9 @@ import subprocess
 import sys
 from typing import Any
 
+import gevent
 import pytest
+from conftest import NATIVE_ONLY
 
 from pssh.clients.base._descriptors import make_room, open_descriptors
 from pssh.exceptions import ConnectionError, OpenFilesLimitError, SSHError
@@ -192,3 +194,36 @@ def test_the_refusal_is_an_os_error_emfile_and_a_connection_error():
     copy = pickle.loads(pickle.dumps(error))
     assert type(copy) is OpenFilesLimitError and copy.__dict__ == error.__dict__
     assert copy.errno == errno.EMFILE
+
+
+def _grown_and_counted(client: Any) -> tuple[int, int]:
+    """Descriptors that connecting every host of ``client`` opened, and the count the
+    check made beforehand."""
+    counted = client._descriptors_to_connect(list(range(len(client.hosts))))
+    # gevent makes its event loop's descriptors (epoll, an eventfd) on first use, once
+    # per process: the margin's business, not the hosts'.
+    gevent.get_hub().threadpool.apply(int)
+    before = open_descriptors()
+    gevent.joinall(client.connect_auth(), raise_error=True)
+    grown = open_descriptors() - before
+    client.disconnect()
+    return grown, counted
+
+
+def test_the_count_covers_what_connections_hold(engine, hosts, client_kwargs):
+    grown, counted = _grown_and_counted(engine.ParallelSSHClient(hosts, **client_kwargs))
+
+    assert len(hosts) <= grown <= counted
+
+
+@NATIVE_ONLY
+def test_the_count_covers_connections_through_a_jump_chain(engine, sshd, hosts,
+                                                           client_kwargs):
+    chain = f"{sshd.hosts[-1]},{sshd.hosts[-2]}"  # two jump hosts of the same sshd
+    client = engine.ParallelSSHClient(hosts, proxy_host=chain, proxy_port=sshd.port,
+                                      proxy_user=sshd.user, proxy_pkey=sshd.pkey,
+                                      **client_kwargs)
+
+    grown, counted = _grown_and_counted(client)
+
+    assert 2 * len(hosts) <= grown <= counted
