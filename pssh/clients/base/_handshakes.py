@@ -6,13 +6,14 @@ OpenSSH's sshd counts the connections it has accepted that have not yet authenti
 Past the first number of its ``MaxStartups`` setting (``10:30:100`` by default: 10) it
 drops new ones at random, 30% of them at first and every one at 100; the client sees the
 connection closed or reset before or during the banner and key exchange. A parallel
-client reaching one server many times (the same host listed again and again, a load
-balancer, a NAT gateway in front of many machines) can trip that on its own, whatever
-its ``pool_size``.
+client reaching one server many times (the same host listed again and again, for many
+sessions on one machine) can trip that on its own, whatever its ``pool_size``.
 
 :class:`HandshakeSlots` lets at most ``limit`` of one parallel client's hosts be between
-TCP connect and the end of authentication, per destination (the address connected to,
-as given, and the port); the others wait for a slot. The wait is outside the connection
+TCP connect and the end of the login, per destination (the address connected to, as
+given, and the port); the others wait for a slot. The login ends, for this count, with
+the server's first message after authentication (see
+``BaseSSHClient._wait_for_login_to_end``). The wait is outside the connection
 attempt's ``timeout``, as the wait for a ``pool_size`` slot is: a queue of healthy
 handshakes never times out for being long. A destination's counter is dropped once no
 host uses or awaits it, so 100,000 distinct hosts leave nothing behind.
