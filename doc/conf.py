@@ -14,13 +14,15 @@ html_theme = "alabaster"
 
 # The build runs with -n (every reference must resolve) and offline, so there is no
 # intersphinx: the standard library's types named in signatures are let through, as is
-# the proxy connection a ParallelSSHClient shares with its SSHClients (a private keyword).
+# the proxy connection and the connection set-up slots a ParallelSSHClient shares with
+# its SSHClients (private keywords).
 nitpick_ignore = [
     ("py:class", "collections.abc.Iterator"),
     ("py:class", "collections.abc.Iterable"),
     ("py:class", "collections.abc.Callable"),
     ("py:class", "logging.Logger"),
     ("py:class", "Bastion"),
+    ("py:class", "HandshakeGate"),
     ("py:class", "os.PathLike"),
     ("py:class", "SSHConfigSetting"),  # what ssh_config= takes: see doc/ssh_config.rst
     ("py:class", "KnownHostsSetting"),  # what known_hosts= takes: see doc/security.rst

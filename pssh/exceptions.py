@@ -5,7 +5,8 @@ existing scripts. Unlike parallel-ssh, every class derives from :class:`SSHError
 classes are grouped by what a caller can do about them:
 
 - cannot connect: :class:`ConnectionError` (:class:`UnknownHostError`,
-  :class:`NoIPv6AddressFoundError`, :class:`ProxyError` are kinds of it);
+  :class:`NoIPv6AddressFoundError`, :class:`ProxyError` are kinds of it, and
+  :class:`OpenFilesLimitError`, raised before a parallel client connects anything);
 - the server's host key was refused: :class:`HostKeyError` (never retried);
 - cannot authenticate: :class:`AuthenticationError` (:class:`PKeyFileError` is one kind);
 - ran out of time: :class:`Timeout`;
@@ -38,7 +39,8 @@ filled from the positional arguments, which stay in ``args``.
 Where parallel-ssh raised a builtin exception, the pssh error is also one: every
 :class:`ConnectionError` is a builtin :class:`ConnectionError` (so an :class:`OSError`),
 a refused connection a builtin :class:`ConnectionRefusedError`
-(:class:`RefusedConnectionError`), every :class:`Timeout` a builtin
+(:class:`RefusedConnectionError`), a process short of descriptors an :class:`OSError`
+with ``errno`` ``EMFILE`` (:class:`OpenFilesLimitError`), every :class:`Timeout` a builtin
 :class:`TimeoutError`, a ``host_args`` entry without a placeholder's key a
 :class:`KeyError` (:class:`HostArgumentKeyError`), and a bad ``host_config`` a
 :class:`ValueError`.
@@ -53,7 +55,7 @@ from typing import Any
 
 __all__ = [
     "SSHError", "ConnectionError", "RefusedConnectionError", "UnknownHostError",
-    "NoIPv6AddressFoundError", "ProxyError", "HostKeyError",
+    "NoIPv6AddressFoundError", "ProxyError", "OpenFilesLimitError", "HostKeyError",
     "AuthenticationError", "PKeyFileError", "Timeout", "BufferFullError", "SessionError",
     "ShellError", "ShardError", "WorkerLostError",
     "SFTPError", "SFTPIOError", "SCPError", "HostArgumentError", "HostArgumentKeyError",
@@ -145,6 +147,32 @@ class NoIPv6AddressFoundError(ConnectionError):
 
 class ProxyError(ConnectionError):
     """The connection through the proxy (bastion) host failed."""
+
+
+class OpenFilesLimitError(ConnectionError):
+    """This process may not open enough files (descriptors) for the hosts a parallel
+    client was asked to connect, even with its soft limit raised to the hard one; raised
+    before any host is connected. Also an :class:`OSError` with ``errno`` set to
+    ``EMFILE``, what opening one descriptor too many would have raised.
+
+    ``hosts`` is how many hosts were to be connected, ``needed`` the descriptors that
+    takes (those already open included), ``soft_limit`` and ``hard_limit`` the
+    process's ``RLIMIT_NOFILE`` (``None`` for unlimited).
+
+    The other parameters are :class:`SSHError`'s.
+    """
+
+    def __init__(self, message: str, *args: Any, hosts: int = 0, needed: int = 0,
+                 soft_limit: int | None = None, hard_limit: int | None = None,
+                 host: str | None = None, port: int | None = None,
+                 reason: str | None = None) -> None:
+        self.hosts = hosts
+        self.needed = needed
+        self.soft_limit = soft_limit
+        self.hard_limit = hard_limit
+        super().__init__(message, *args, host=host, port=port, reason=reason)
+        self.errno = errno.EMFILE
+        self.strerror = reason or os.strerror(errno.EMFILE)
 
 
 class HostKeyError(SSHError):

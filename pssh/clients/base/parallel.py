@@ -23,7 +23,7 @@ import logging
 # Imported here, recording a host's failure opens no file.
 import pickle  # noqa: F401
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import fields
 from functools import partial
 from typing import Any
@@ -51,7 +51,12 @@ from ..._validate import (
     read_key,
 )
 from ...config import HostConfig
-from ...constants import DEFAULT_BUFFER_LIMIT, DEFAULT_RETRIES, RETRY_DELAY
+from ...constants import (
+    DEFAULT_BUFFER_LIMIT,
+    DEFAULT_HANDSHAKE_LIMIT,
+    DEFAULT_RETRIES,
+    RETRY_DELAY,
+)
 from ...exceptions import (
     BufferFullError,
     HostArgumentError,
@@ -61,7 +66,9 @@ from ...exceptions import (
     Timeout,
 )
 from ...output import HostOutput
+from ._descriptors import make_room
 from ._from_ssh_config import fill, log_engine_gaps, remember_explicit, resolve
+from ._handshakes import HandshakeSlots, check_handshake_limit
 from ._host_keys import check_host_key_settings
 from ._seams import where
 from .shell import InteractiveShell
@@ -121,7 +128,8 @@ class BaseParallelSSHClient:
                  _auth_thread_pool: bool = True, *,
                  known_hosts: KnownHostsSetting = DEFAULT_KNOWN_HOSTS,
                  host_key_policy: str = DEFAULT_POLICY,
-                 ssh_config: SSHConfigSetting = None) -> None:
+                 ssh_config: SSHConfigSetting = None,
+                 handshake_limit: int | None = DEFAULT_HANDSHAKE_LIMIT) -> None:
         self.hosts = hosts
         self.user = check_text(user, "user")
         self.password = check_text(password, "password")
@@ -135,6 +143,7 @@ class BaseParallelSSHClient:
             raise ValueError(f"pool_size must be an integer >= 1, not {pool_size!r}")
         self.pool_size = pool_size
         self.pool = Pool(pool_size)
+        self.handshake_limit = handshake_limit
         self.host_config = host_config
         self.retry_delay = check_timeout(retry_delay, "retry_delay")
         self.identity_auth = identity_auth
@@ -182,6 +191,17 @@ class BaseParallelSSHClient:
                               if key[0] < len(new_hosts) and new_hosts[key[0]] == key[1]}
         self._hosts = new_hosts
 
+    @property
+    def handshake_limit(self) -> int | None:
+        """Hosts at most between TCP connect and the end of authentication at once, per
+        destination (address and port); ``None`` for no limit. Assigning applies to
+        connections made afterwards."""
+        return self._handshakes.limit
+
+    @handshake_limit.setter
+    def handshake_limit(self, limit: int | None) -> None:
+        self._handshakes = HandshakeSlots(check_handshake_limit(limit))
+
     def __repr__(self) -> str:
         # Safe on an object whose __init__ failed part way (a traceback may show it).
         hosts, clients = getattr(self, "_hosts", []), getattr(self, "_host_clients", {})
@@ -224,6 +244,9 @@ class BaseParallelSSHClient:
                 settings[name] = self._keys[path]
         if "known_hosts" in settings:
             settings["known_hosts"] = self._shared_known_hosts(settings, self.hosts[position])
+        if self._handshakes.limit is not None and "_handshakes" in _keywords_of(
+                self._client_class):
+            settings["_handshakes"] = self._handshakes
         return settings
 
     def _shared_known_hosts(self, settings: dict[str, Any], host: str) -> KnownHosts | None:
@@ -240,6 +263,37 @@ class BaseParallelSSHClient:
         if found is None:
             found = self._known_hosts_files[paths] = KnownHosts(paths)
         return found
+
+    def _for_each_host(self, work: Callable[[int, str], Any], busy_descriptors: int = 0,
+                       ) -> list[HostResult]:
+        """Run ``work(position, host)`` for every host in the pool; one result per host,
+        in host order.
+
+        Every operation that connects hosts comes through here. Before anything connects,
+        it makes sure the process may open a descriptor for each host not yet connected
+        (more where the engine or a proxy needs them), plus ``busy_descriptors`` for each
+        host ``work`` runs for at once (a local file a copy reads); see
+        ``pssh.clients.base._descriptors``.
+
+        :raises OpenFilesLimitError: the process's hard limit on open files is too low.
+        """
+        hosts = self._hosts
+        waiting = [position for position, host in enumerate(hosts)
+                   if not self._is_connected(position, host)]
+        if waiting:
+            busy = busy_descriptors * min(self.pool_size, len(hosts))
+            make_room(self._descriptors_to_connect(waiting) + busy, len(waiting))
+        pool = self.pool
+        return [spawn_with_result(pool, work, position, host)
+                for position, host in enumerate(hosts)]
+
+    def _is_connected(self, position: int, host: str) -> bool:
+        client = self._host_clients.get((position, host))
+        return client is not None and client.is_connected()
+
+    def _descriptors_to_connect(self, positions: list[int]) -> int:
+        """The descriptors that connecting the hosts at ``positions`` keeps open."""
+        return len(positions) * self._client_class._DESCRIPTORS
 
     def _client_for(self, position: int, host: str) -> BaseSSHClient:
         key = (position, host)
@@ -367,6 +421,10 @@ class BaseParallelSSHClient:
             on memory without using the disk).
         :raises HostArgumentError: ``host_args`` has fewer entries than there are hosts.
         :raises ValueError: ``buffer_limit`` is not a positive integer or ``None``.
+        :raises OpenFilesLimitError: this process may not open a descriptor for every
+            host, even with its soft limit raised to the hard one (a soft limit that is
+            too low is raised, and logged); raised before any host connects, whatever
+            ``stop_on_errors`` says. See :doc:`/scaling`.
         :raises SSHError: with ``stop_on_errors``, the first host's failure.
         """
         if return_list is not None:
@@ -377,12 +435,12 @@ class BaseParallelSSHClient:
         command = check_command(command)
         check_encoding(encoding)
         commands = self._host_commands(command, host_args)
-        pool = self.pool
-        self.cmds = [spawn_with_result(pool, self._run_on_host, position, host,
-                                       commands[position], sudo, user, use_pty, shell,
-                                       encoding, read_timeout, buffer_limit,
-                                       bool(spool_to_disk))
-                     for position, host in enumerate(self._hosts)]
+
+        def run(position: int, host: str) -> HostOutput:
+            return self._run_on_host(position, host, commands[position], sudo, user,
+                                     use_pty, shell, encoding, read_timeout, buffer_limit,
+                                     bool(spool_to_disk))
+        self.cmds = self._for_each_host(run)
         gevent.joinall(self.cmds, raise_error=False)
         output = [self._output_of(result, position, stop_on_errors, encoding, read_timeout)
                   for position, result in enumerate(self.cmds)]
@@ -438,10 +496,11 @@ class BaseParallelSSHClient:
 
         Returns one waitable result per host, in host order; errors surface through
         ``gevent.joinall(results, raise_error=True)`` or each result's ``get()``.
+
+        :raises OpenFilesLimitError: at once, before any host connects: as for
+            :meth:`run_command`.
         """
-        pool = self.pool
-        return [spawn_with_result(pool, self._client_for, position, host)
-                for position, host in enumerate(self._hosts)]
+        return self._for_each_host(self._client_for)
 
     # -- interactive shells -------------------------------------------------------------
 
@@ -452,13 +511,12 @@ class BaseParallelSSHClient:
         :raises SSHError: the first host whose shell could not be started.
         :raises ValueError: ``encoding`` or ``read_timeout`` is not usable (before any
             connection is made).
+        :raises OpenFilesLimitError: as for :meth:`run_command`.
         """
         check_encoding(encoding)
         check_timeout(read_timeout, "read_timeout")
-        pool = self.pool
-        results = [spawn_with_result(pool, self._open_shell_on_host, position, host,
-                                     encoding, read_timeout)
-                   for position, host in enumerate(self._hosts)]
+        results = self._for_each_host(partial(self._open_shell_on_host, encoding=encoding,
+                                              read_timeout=read_timeout))
         gevent.joinall(results, raise_error=True)
         return [result.get() for result in results]
 

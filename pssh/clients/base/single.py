@@ -27,13 +27,15 @@ import logging
 import os
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from functools import partial
 from typing import Any, Callable
 
 import gevent
+from gevent.socket import wait_read
 
 from ..._commands import wrap_command
-from ..._deadline import check_timeout, deadline_after
+from ..._deadline import check_timeout, deadline_after, time_left
 from ..._known_hosts import DEFAULT_KNOWN_HOSTS, DEFAULT_POLICY, KnownHostsSetting
 from ..._validate import (
     check_buffer_limit,
@@ -53,12 +55,14 @@ from ...exceptions import (
     ConnectionError,
     InvalidAPIUseError,
     PKeyFileError,
+    ProxyError,
     SessionError,
     SSHError,
     Timeout,
 )
 from ...output import HostOutput, LineBuffer
 from ._channel import Stdin
+from ._handshakes import HandshakeGate
 from ._host_keys import host_key_algorithms, host_key_settings, verify_host_key
 from ._keepalive import Keepalive
 from ._seams import where
@@ -74,6 +78,10 @@ host_logger = logging.getLogger("pssh.host_logger")
 
 CLEANUP_TIMEOUT = 5.0
 """Seconds a best-effort cleanup (closing a channel) may take at most."""
+
+LOGIN_END_WAIT = 1.0
+"""Seconds a connection set-up slot is held at most after authentication, waiting for
+the server's first message (see ``BaseSSHClient._wait_for_login_to_end``)."""
 
 # What a library error means, as an engine classifies it (see _failure_of).
 SESSION_FAILED = "session failed"
@@ -140,6 +148,9 @@ class BaseSSHClient(PollMixIn):
     _stdin_class: Any = None
     _waiter_class: type[BaseSessionWaiter] = BaseSessionWaiter
     _LIBRARY = "the SSH library"
+    # Descriptors one connection keeps open (a parallel client counts them before
+    # connecting its hosts).
+    _DESCRIPTORS = 1
 
     IDENTITIES = tuple(os.path.expanduser(f"~/.ssh/{name}")
                        for name in ("id_rsa", "id_dsa", "identity", "id_ecdsa", "id_ed25519"))
@@ -156,6 +167,7 @@ class BaseSSHClient(PollMixIn):
                  keepalive_seconds: int | None = 60, forward_ssh_agent: bool = False,
                  known_hosts: KnownHostsSetting = DEFAULT_KNOWN_HOSTS,
                  host_key_policy: str = DEFAULT_POLICY,
+                 _handshakes: HandshakeGate | None = None,
                  ) -> None:
         super().__init__(sock=None)
         if not isinstance(host, str) or not host:
@@ -187,6 +199,8 @@ class BaseSSHClient(PollMixIn):
         self.ipv6_only = ipv6_only
         self.keyboard_interactive = keyboard_interactive
         self.keepalive_seconds = check_seconds_or_none(keepalive_seconds, "keepalive_seconds")
+        # A parallel client's limit on connection set-ups per destination, if any.
+        self._handshakes = _handshakes
         self.compress = compress
         self.forward_ssh_agent = forward_ssh_agent
         self.proxy_host = proxy_host
@@ -263,27 +277,64 @@ class BaseSSHClient(PollMixIn):
     # -- connecting ---------------------------------------------------------------------
 
     def _connect_and_auth(self) -> None:
-        """Connect, handshake and authenticate, retrying transient failures."""
+        """Connect, handshake and authenticate, retrying transient failures; each
+        attempt holds a set-up slot of the parallel client's (if any) and has ``timeout``
+        from when it gets one."""
         attempt = 0
         while True:
-            deadline = deadline_after(self.timeout)
             try:
-                self.sock = self._open_socket(deadline)
-                self._start_session(self.sock, deadline)
-                self._check_host_key()
-                self._authenticate(deadline)
+                with self._setup_slot():
+                    self._attempt_connection(deadline_after(self.timeout))
                 return
             except Retryable as failure:
-                self.disconnect()
                 attempt += 1
                 if attempt > self.num_retries:
                     raise failure.error from failure.__cause__
                 logger.debug("%s; retry %d of %d in %ss", failure.error, attempt,
                              self.num_retries, self.retry_delay)
                 gevent.sleep(self.retry_delay)
-            except BaseException:
-                self.disconnect()
-                raise
+
+    def _setup_slot(self) -> AbstractContextManager[None]:
+        if self._handshakes is None:
+            return nullcontext()
+        return self._handshakes.slot(self._address, self.port)
+
+    def _attempt_connection(self, deadline: float | None) -> None:
+        """One attempt: connect, handshake, check the host key, authenticate; a failed
+        attempt leaves nothing open."""
+        try:
+            self.sock = self._open_socket(deadline)
+            self._start_session(self.sock, deadline)
+            self._check_host_key()
+            self._authenticate(deadline)
+            if self._handshakes is not None:
+                self._wait_for_login_to_end(deadline)
+        except BaseException:
+            self.disconnect()
+            raise
+
+    def _wait_for_login_to_end(self, deadline: float | None) -> None:
+        """Wait, still holding the set-up slot, for the server to show that it no longer
+        counts this connection against its ``MaxStartups``.
+
+        sshd's master process learns that a connection has logged in from a pipe the
+        connection's process closes after authentication; until it reads that, it counts
+        the connection as starting, so a next connection let in at once may be dropped.
+        The process closes the pipe before it sends anything after the login (OpenSSH
+        announces its host keys at once), so the first byte to arrive after
+        authentication is the sign. Where the engine can, it asks for a reply, so one
+        certainly comes; the wait is at most ``LOGIN_END_WAIT`` in any case.
+        """
+        if not self._prompt_after_login(deadline):
+            return
+        left = time_left(deadline)
+        limit = LOGIN_END_WAIT if left is None else max(min(LOGIN_END_WAIT, left), 0)
+        assert self.sock is not None, "authenticated, so connected"
+        try:
+            wait_read(self.sock.fileno(), timeout=limit)
+        except (TimeoutError, OSError) as exc:
+            logger.debug("%s sent nothing within %ss of the login (%s); going on",
+                         self._where(), limit, exc)
 
     def _where(self) -> str:
         return where(self)
@@ -300,9 +351,27 @@ class BaseSSHClient(PollMixIn):
         try:
             self.call(self._handshake_call(session), deadline=deadline,
                       action="SSH handshake")
+        except ConnectionError as exc:
+            if isinstance(exc, ProxyError):
+                raise Retryable(exc) from exc.__cause__
+            # Closed or reset before the keys were agreed: a busy server (MaxStartups) or
+            # one restarting. Worth another attempt.
+            raise Retryable(self._dropped_in_handshake(exc)) from exc.__cause__
         except SSHError as exc:
-            # The server may be busy (MaxStartups) or restarting: worth another attempt.
             raise Retryable(exc) from exc.__cause__
+
+    def _dropped_in_handshake(self, exc: ConnectionError) -> ConnectionError:
+        """The error for a connection the server closed or reset during the banner or
+        key exchange, saying what to do if that was sshd's ``MaxStartups``."""
+        reason = exc.reason or str(exc)
+        return ConnectionError(
+            f"SSH handshake on {self._where()} failed: the server closed the connection "
+            f"before the key exchange ended ({reason}). A busy OpenSSH server does this to "
+            f"new connections past its MaxStartups limit (by default 10 not yet logged in "
+            f"at a time); if that is the cause, raise MaxStartups in the server's "
+            f"sshd_config, or open fewer connections to it at once (ParallelSSHClient's "
+            f"handshake_limit)",
+            host=self.host, port=self.port, reason=reason)
 
     def _open_socket(self, deadline: float | None) -> SocketHandle:
         return TCPTarget(self.host, self._address, self.port, self.ipv6_only,
@@ -395,6 +464,11 @@ class BaseSSHClient(PollMixIn):
 
     def _auth_pkey(self, pkey: str | bytes, deadline: float | None) -> None:
         raise NotImplementedError
+
+    def _prompt_after_login(self, deadline: float | None) -> bool:
+        """Make the server send something soon after authentication if the library can
+        (a request that wants a reply); whether something is due."""
+        return False
 
     def _auth_agent(self, deadline: float | None) -> None:
         """Authenticate with the keys of the running SSH agent."""

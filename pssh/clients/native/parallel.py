@@ -13,12 +13,12 @@ from ..._known_hosts import DEFAULT_KNOWN_HOSTS, DEFAULT_POLICY, KnownHostsSetti
 from ..._ssh_settings import SSHConfigSetting
 from ..._validate import check_encoding
 from ...config import HostConfig
-from ...constants import DEFAULT_RETRIES, RETRY_DELAY
+from ...constants import DEFAULT_HANDSHAKE_LIMIT, DEFAULT_RETRIES, RETRY_DELAY
 from ...exceptions import HostArgumentError
 from ..base._from_ssh_config import remember_explicit
-from ..base.parallel import BaseParallelSSHClient, HostResult, spawn_with_result
+from ..base.parallel import BaseParallelSSHClient, HostResult
 from ._local_files import Progress, check_local_source, local_target
-from ._proxy import Bastion, bastion_chain, parse_jump_chain
+from ._proxy import Bastion, Hop, bastion_chain, parse_jump_chain
 from .single import PROXY_SETTINGS, SSHClient, connect_hop
 from .tunnel import PortForwards, check_target
 
@@ -49,6 +49,14 @@ class ParallelSSHClient(BaseParallelSSHClient):
         ``~/.ssh/config`` and ``/etc/ssh/ssh_config``, or a file's path. A host name
         connects to its ``HostName``; the file fills the settings this call did not
         pass, and ``host_config`` entries win over it (see :doc:`/ssh_config`).
+    :param handshake_limit: how many hosts with the same address and port may be
+        between TCP connect and the end of authentication at once (8 by default);
+        ``None`` or ``0`` for no limit. OpenSSH's sshd drops new connections past its
+        ``MaxStartups`` (10 at once by default); the others wait for a slot, and the
+        wait does not count against ``timeout``. See :doc:`/scaling`.
+    :raises OpenFilesLimitError: (from the methods that connect hosts) this process may
+        not open a file descriptor for every host even with its soft limit raised to
+        the hard one; nothing was connected. A soft limit that is too low is raised.
     :raises NotImplementedError: a libssh-only ``HostConfig`` setting (certificates,
         GSS-API) was asked for.
     :raises TypeError: ``hosts`` is a string or not a list.
@@ -73,7 +81,8 @@ class ParallelSSHClient(BaseParallelSSHClient):
                  compress: bool = False, keyboard_interactive: bool = False, *,
                  known_hosts: KnownHostsSetting = DEFAULT_KNOWN_HOSTS,
                  host_key_policy: str = DEFAULT_POLICY,
-                 ssh_config: SSHConfigSetting = None) -> None:
+                 ssh_config: SSHConfigSetting = None,
+                 handshake_limit: int | None = DEFAULT_HANDSHAKE_LIMIT) -> None:
         self._bastions: dict[tuple[Any, ...], Bastion] = {}
         super().__init__(hosts, user=user, password=password, port=port, pkey=pkey,
                          allow_agent=allow_agent, num_retries=num_retries, timeout=timeout,
@@ -85,7 +94,7 @@ class ParallelSSHClient(BaseParallelSSHClient):
                          forward_ssh_agent=forward_ssh_agent, compress=compress,
                          keyboard_interactive=keyboard_interactive,
                          known_hosts=known_hosts, host_key_policy=host_key_policy,
-                         ssh_config=ssh_config)
+                         ssh_config=ssh_config, handshake_limit=handshake_limit)
         self._check_host_settings()
 
     def _check_engine_settings(self, entry: HostConfig, settings: dict[str, Any],
@@ -99,6 +108,26 @@ class ParallelSSHClient(BaseParallelSSHClient):
         if settings["proxy_host"] is not None:
             settings["_bastion"] = self._bastion_for(settings)
         return SSHClient(host, **settings)
+
+    def _descriptors_to_connect(self, positions: list[int]) -> int:
+        """One socket per host, and for a host behind a proxy the tunnel's end of its
+        socket pair too; plus the proxies' own connections not made yet (a first hop
+        has one socket, a later hop a socket pair to the hop before it)."""
+        count = super()._descriptors_to_connect(positions)
+        if self.proxy_host is None and self.host_config is None and not self.ssh_config:
+            return count
+        hops_to_make: set[tuple[tuple[Hop, ...], tuple[Any, ...]]] = set()
+        for position in positions:
+            settings = self._client_settings(position)
+            if settings["proxy_host"] is None:
+                continue
+            count += 1
+            hops = parse_jump_chain(settings["proxy_host"], settings["proxy_port"])
+            credentials = tuple(settings[name] for name in PROXY_SETTINGS)
+            hops_to_make.update((hops[:depth], credentials) for depth in range(1, len(hops) + 1))
+        return count + sum(1 if len(chain) == 1 else 2
+                           for chain, credentials in hops_to_make
+                           if (chain, credentials) not in self._bastions)
 
     def _bastion_for(self, settings: dict[str, Any]) -> Bastion:
         """The shared connection to a host's proxy (the last hop of its chain), made on
@@ -249,10 +278,11 @@ class ParallelSSHClient(BaseParallelSSHClient):
 
     def _spawn_copies(self, method: str, paths: list[tuple[str, str]],
                       check_source: bool = False, **kwargs: Any) -> list[HostResult]:
-        pool = self.pool
-        return [spawn_with_result(pool, self._copy_on_host, position, host, method,
-                                  *paths[position], check_source, kwargs)
-                for position, host in enumerate(self._hosts)]
+        def copy(position: int, host: str) -> None:
+            self._copy_on_host(position, host, method, *paths[position], check_source,
+                               kwargs)
+        # Each copy running has a local file open.
+        return self._for_each_host(copy, busy_descriptors=1)
 
     def _copy_on_host(self, position: int, host: str, method: str, source: str,
                       destination: str, check_source: bool, kwargs: dict[str, Any]) -> None:

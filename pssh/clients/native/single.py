@@ -42,6 +42,7 @@ from ..._validate import check_pkey
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
 from ...exceptions import ProxyError, SessionError, SFTPError, SSHError, Timeout
 from ..base._from_ssh_config import apply_ssh_config
+from ..base._handshakes import HandshakeGate
 from ..base._tcp import SocketHandle
 from ..base.single import CONNECTION_LOST, SESSION_FAILED, BaseSSHClient, PollMixIn
 from ._channel import ChannelReader, Stdin
@@ -144,6 +145,7 @@ class SSHClient(BaseSSHClient):
                  _identity_files: Sequence[str] | None = None,
                  known_hosts: KnownHostsSetting = DEFAULT_KNOWN_HOSTS,
                  host_key_policy: str = DEFAULT_POLICY,
+                 _handshakes: HandshakeGate | None = None,
                  ) -> None:
         super().__init__(host, user=user, password=password, port=port, pkey=pkey,
                          alias=alias, num_retries=num_retries, retry_delay=retry_delay,
@@ -153,7 +155,7 @@ class SSHClient(BaseSSHClient):
                          keepalive_seconds=keepalive_seconds, compress=compress,
                          _hostname=_hostname, _identity_files=_identity_files,
                          forward_ssh_agent=forward_ssh_agent, known_hosts=known_hosts,
-                         host_key_policy=host_key_policy)
+                         host_key_policy=host_key_policy, _handshakes=_handshakes)
         self.proxy_user = proxy_user
         self.proxy_password = proxy_password
         self.proxy_pkey = check_pkey(proxy_pkey, proxy_host)
@@ -284,6 +286,17 @@ class SSHClient(BaseSSHClient):
 
     def _handshake_call(self, session: Any) -> Callable[[], Any]:
         return partial(session.handshake, self.sock)
+
+    def _prompt_after_login(self, deadline: float | None) -> bool:
+        # keepalive@openssh.com wanting a reply: every server must answer a global
+        # request that wants one, if only to refuse it. configure_keepalive() sets the
+        # keepalives asked for (without reply) right after.
+        session = self.session
+        session.keepalive_config(True, 1)
+        self.call(session.keepalive_send, deadline=deadline,
+                  action="asking the server for a reply")
+        session.keepalive_config(False, 1)
+        return True
 
     def _auth_pkey(self, pkey: str | bytes, deadline: float | None) -> None:
         passphrase = self.password or ""

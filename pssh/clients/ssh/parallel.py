@@ -10,7 +10,7 @@ from ..._known_hosts import DEFAULT_KNOWN_HOSTS, DEFAULT_POLICY, KnownHostsSetti
 from ..._ssh_settings import SSHConfigSetting
 from ..._validate import check_pkey
 from ...config import HostConfig
-from ...constants import DEFAULT_RETRIES, RETRY_DELAY
+from ...constants import DEFAULT_HANDSHAKE_LIMIT, DEFAULT_RETRIES, RETRY_DELAY
 from ..base._from_ssh_config import remember_explicit
 from ..base.parallel import BaseParallelSSHClient
 from ._limits import WithoutCopies, check_cert_file, check_no_proxy
@@ -43,6 +43,14 @@ class ParallelSSHClient(WithoutCopies, BaseParallelSSHClient):
         ``~/.ssh/config`` and ``/etc/ssh/ssh_config``, or a file's path. A host name
         connects to its ``HostName``; the file fills the settings this call did not
         pass, and ``host_config`` entries win over it (see :doc:`/ssh_config`).
+    :param handshake_limit: how many hosts with the same address and port may be
+        between TCP connect and the end of authentication at once (8 by default);
+        ``None`` or ``0`` for no limit. OpenSSH's sshd drops new connections past its
+        ``MaxStartups`` (10 at once by default); the others wait for a slot, and the
+        wait does not count against ``timeout``. See :doc:`/scaling`.
+    :raises OpenFilesLimitError: (from the methods that connect hosts) this process may
+        not open a file descriptor for every host even with its soft limit raised to
+        the hard one; nothing was connected. A soft limit that is too low is raised.
     :raises TypeError: ``hosts`` is a string or not a list.
     :raises ValueError: a numeric argument is out of range, or a host has ``cert_file``
         without a private key.
@@ -71,7 +79,8 @@ class ParallelSSHClient(WithoutCopies, BaseParallelSSHClient):
                  proxy_pkey: str | bytes | None = None,
                  known_hosts: KnownHostsSetting = DEFAULT_KNOWN_HOSTS,
                  host_key_policy: str = DEFAULT_POLICY,
-                 ssh_config: SSHConfigSetting = None) -> None:
+                 ssh_config: SSHConfigSetting = None,
+                 handshake_limit: int | None = DEFAULT_HANDSHAKE_LIMIT) -> None:
         check_no_proxy(proxy_host, "every host")
         super().__init__(hosts, user=user, password=password, port=port, pkey=pkey,
                          allow_agent=allow_agent, num_retries=num_retries, timeout=timeout,
@@ -87,7 +96,7 @@ class ParallelSSHClient(WithoutCopies, BaseParallelSSHClient):
                          forward_ssh_agent=forward_ssh_agent, compress=compress,
                          keyboard_interactive=keyboard_interactive,
                          known_hosts=known_hosts, host_key_policy=host_key_policy,
-                         ssh_config=ssh_config)
+                         ssh_config=ssh_config, handshake_limit=handshake_limit)
         self._check_host_settings()
 
     def _check_engine_settings(self, entry: HostConfig, settings: dict[str, Any],

@@ -51,6 +51,7 @@ from ..._ssh_settings import SSHConfigSetting
 from ...constants import DEFAULT_RETRIES, RETRY_DELAY
 from ...exceptions import AuthenticationError, SessionError, SSHError
 from ..base._from_ssh_config import apply_ssh_config
+from ..base._handshakes import HandshakeGate
 from ..base._tcp import SocketHandle
 from ..base.single import CONNECTION_LOST, SESSION_FAILED, BaseSSHClient
 from ._channel import ChannelReader, CommandEnded, Stdin, exit_status, write_all
@@ -159,6 +160,7 @@ class SSHClient(WithoutCopies, BaseSSHClient):
     _stdin_class = Stdin
     _waiter_class = SessionWaiter
     _LIBRARY = "libssh (ssh-python)"
+    _DESCRIPTORS = 2  # the socket and libssh's duplicate of it
 
     @apply_ssh_config
     def __init__(self, host: str, user: str | None = None, password: str | None = None,
@@ -179,6 +181,7 @@ class SSHClient(WithoutCopies, BaseSSHClient):
                  _identity_files: Sequence[str] | None = None,
                  known_hosts: KnownHostsSetting = DEFAULT_KNOWN_HOSTS,
                  host_key_policy: str = DEFAULT_POLICY,
+                 _handshakes: HandshakeGate | None = None,
                  ) -> None:
         check_no_proxy(proxy_host, f"host {host!r}")
         super().__init__(host, user=user, password=password, port=port, pkey=pkey,
@@ -189,7 +192,7 @@ class SSHClient(WithoutCopies, BaseSSHClient):
                          keepalive_seconds=keepalive_seconds, compress=compress,
                          _hostname=_hostname, _identity_files=_identity_files,
                          forward_ssh_agent=forward_ssh_agent, known_hosts=known_hosts,
-                         host_key_policy=host_key_policy)
+                         host_key_policy=host_key_policy, _handshakes=_handshakes)
         self.cert_file = check_cert_file(cert_file, self.pkey, host)
         self.gssapi_auth = gssapi_auth
         self.gssapi_server_identity = gssapi_server_identity
@@ -268,6 +271,17 @@ class SSHClient(WithoutCopies, BaseSSHClient):
 
     def _handshake_call(self, session: Any) -> Callable[[], Any]:
         return session.connect  # type: ignore[no-any-return]
+
+    def _prompt_after_login(self, deadline: float | None) -> bool:
+        # ssh-python sends no keepalive that wants a reply; cancelling a port forward
+        # that was never asked for does, and changes nothing on the server. The refusal
+        # is the reply; nothing more is due.
+        try:
+            self.call(self.session.cancel_forward, "localhost", 0, deadline=deadline,
+                      action="asking the server for a reply")
+        except SessionError:
+            pass
+        return False
 
     def _configure(self, session: Any) -> None:
         """pssh's arguments are the whole configuration: no ssh_config, no known hosts."""
