@@ -24,8 +24,11 @@ from typing import Any, TypeVar
 
 from gevent.hub import get_hub
 
+from ..._commands import format_host_command
+from ...exceptions import HostArgumentError
+
 __all__ = ["CHUNK_SIZE", "Progress", "BackgroundCall", "LocalDownload", "check_local_source",
-           "local_target", "local_tree", "off_hub", "read_chunks"]
+           "copy_paths", "local_target", "local_tree", "off_hub", "read_chunks"]
 
 CHUNK_SIZE = 1024 * 1024
 """Bytes read from or written to a local file at a time."""
@@ -214,3 +217,32 @@ class LocalDownload:
                 os.unlink(self._temp_path)
             except FileNotFoundError:
                 pass
+
+
+def copy_paths(hosts: list[str], source: str, destination: str, copy_args: Any,
+               suffix_separator: str | None = None) -> list[tuple[str, str]]:
+    """Each host's ``(source, destination)`` for a copy to or from every host in
+    ``hosts``: formatted with its ``copy_args`` entry, or else, for downloads, with the
+    host appended to the destination after ``suffix_separator``.
+
+    :raises HostArgumentError: ``copy_args`` is shorter than ``hosts``, or an entry does
+        not fit a path's placeholders.
+    """
+    if copy_args:
+        copy_args = list(copy_args)
+        if len(copy_args) < len(hosts):
+            raise HostArgumentError(
+                f"copy_args has {len(copy_args)} entries for {len(hosts)} hosts; "
+                f"give one entry per host")
+
+        def fill(path: str, position: int) -> str:
+            if "%" not in path:
+                return path  # nothing to fill (parallel-ssh raised TypeError here)
+            return format_host_command(path, copy_args[position], position, "copy_args",
+                                       "the path")
+        return [(fill(source, position), fill(destination, position))
+                for position in range(len(hosts))]
+    if suffix_separator is not None:
+        destination = local_target(destination, source)
+        return [(source, f"{destination}{suffix_separator}{host}") for host in hosts]
+    return [(source, destination)] * len(hosts)

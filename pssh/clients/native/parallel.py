@@ -8,16 +8,14 @@ from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import Any
 
-from ..._commands import format_host_command
 from ..._known_hosts import DEFAULT_KNOWN_HOSTS, DEFAULT_POLICY, KnownHostsSetting
 from ..._ssh_settings import SSHConfigSetting
 from ..._validate import check_encoding
 from ...config import HostConfig
 from ...constants import DEFAULT_HANDSHAKE_LIMIT, DEFAULT_RETRIES, RETRY_DELAY
-from ...exceptions import HostArgumentError
 from ..base._from_ssh_config import remember_explicit
 from ..base.parallel import BaseParallelSSHClient, HostResult
-from ._local_files import Progress, check_local_source, local_target
+from ._local_files import Progress, check_local_source, copy_paths
 from ._proxy import Bastion, Hop, bastion_chain, parse_jump_chain
 from .single import PROXY_SETTINGS, SSHClient, connect_hop
 from .tunnel import PortForwards, check_target
@@ -199,7 +197,7 @@ class ParallelSSHClient(BaseParallelSSHClient):
         :raises HostArgumentError: ``copy_args`` is shorter than the host list, or an
             entry does not fit a path.
         """
-        paths = self._copy_paths(local_file, remote_file, copy_args)
+        paths = copy_paths(self._hosts, local_file, remote_file, copy_args)
         return self._spawn_uploads("copy_file", paths, recurse=recurse, progress=progress)
 
     def copy_remote_file(self, remote_file: str, local_file: str, recurse: bool = False,
@@ -215,7 +213,7 @@ class ParallelSSHClient(BaseParallelSSHClient):
         :param encoding: how remote file names are encoded.
         """
         check_encoding(encoding)
-        paths = self._copy_paths(remote_file, local_file, copy_args, suffix_separator)
+        paths = copy_paths(self._hosts, remote_file, local_file, copy_args, suffix_separator)
         return self._spawn_copies("copy_remote_file", paths, recurse=recurse, progress=progress,
                                   encoding=encoding)
 
@@ -228,7 +226,7 @@ class ParallelSSHClient(BaseParallelSSHClient):
         :meth:`SSHClient.scp_send <pssh.clients.native.single.SSHClient.scp_send>`.
         """
         local_file, remote_file = _scp_templates(local_file, remote_file, copy_args)
-        paths = self._copy_paths(local_file, remote_file, copy_args)
+        paths = copy_paths(self._hosts, local_file, remote_file, copy_args)
         return self._spawn_uploads("scp_send", paths, recurse=recurse, progress=progress)
 
     def scp_recv(self, remote_file: str, local_file: str, recurse: bool = False,
@@ -240,31 +238,8 @@ class ParallelSSHClient(BaseParallelSSHClient):
         :meth:`copy_file` does.
         """
         local_file, remote_file = _scp_templates(local_file, remote_file, copy_args)
-        paths = self._copy_paths(remote_file, local_file, copy_args, suffix_separator)
+        paths = copy_paths(self._hosts, remote_file, local_file, copy_args, suffix_separator)
         return self._spawn_copies("scp_recv", paths, recurse=recurse, progress=progress)
-
-    def _copy_paths(self, source: str, destination: str, copy_args: Any,
-                    suffix_separator: str | None = None) -> list[tuple[str, str]]:
-        """Each host's ``(source, destination)``: formatted with its ``copy_args`` entry,
-        or else, for downloads, with the host appended to the destination."""
-        if copy_args:
-            copy_args = list(copy_args)
-            if len(copy_args) < len(self._hosts):
-                raise HostArgumentError(
-                    f"copy_args has {len(copy_args)} entries for {len(self._hosts)} hosts; "
-                    f"give one entry per host")
-
-            def fill(path: str, position: int) -> str:
-                if "%" not in path:
-                    return path  # nothing to fill (parallel-ssh raised TypeError here)
-                return format_host_command(path, copy_args[position], position, "copy_args",
-                                           "the path")
-            return [(fill(source, position), fill(destination, position))
-                    for position in range(len(self._hosts))]
-        if suffix_separator is not None:
-            destination = local_target(destination, source)
-            return [(source, f"{destination}{suffix_separator}{host}") for host in self._hosts]
-        return [(source, destination)] * len(self._hosts)
 
     def _spawn_uploads(self, method: str, paths: list[tuple[str, str]],
                        **kwargs: Any) -> list[HostResult]:

@@ -28,9 +28,9 @@ from __future__ import annotations
 import os
 import warnings
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from functools import partial
-from typing import Any, cast
+from typing import Any
 
 import gevent
 
@@ -41,23 +41,30 @@ from ..._shards import split
 from ..._ssh_settings import SSHConfigSetting
 from ..._validate import check_buffer_limit, check_command, check_encoding
 from ...config import HostConfig
-from ...constants import DEFAULT_BUFFER_LIMIT, DEFAULT_RETRIES, RETRY_DELAY
+from ...constants import (
+    DEFAULT_BUFFER_LIMIT,
+    DEFAULT_HANDSHAKE_LIMIT,
+    DEFAULT_RETRIES,
+    RETRY_DELAY,
+)
 from ...exceptions import HostArgumentError
 from ...output import HostOutput
 from ..base._from_ssh_config import remember_explicit
-from ..base.parallel import BaseParallelSSHClient, HostResult
+from ..base._waiting import OutputWaiting
+from ..base.parallel import HostResult
 from ..native import ParallelSSHClient
-from ..native._local_files import Progress, check_local_source
+from ..native._local_files import Progress, check_local_source, copy_paths
 from ._remote import RemoteStdin, failed_host
 from ._shard import Shard, logger
 
 __all__ = ["ShardedSSHClient"]
 
 # Arguments the caller's checking client and each worker's client take differently.
-_OWN = frozenset({"self", "hosts", "processes", "pool_size", "host_config"})
+_OWN = frozenset({"self", "hosts", "processes", "pool_size", "host_config",
+                  "handshake_limit"})
 
 
-class ShardedSSHClient:
+class ShardedSSHClient(OutputWaiting):
     """Run commands and copy files on many hosts from several processes.
 
     The hosts are split in order into ``processes`` contiguous shards; each shard is
@@ -72,6 +79,9 @@ class ShardedSSHClient:
         may run on, never more than there are hosts.
     :param pool_size: how many hosts are connected and started at once, in all: each
         worker gets its share (at least one).
+    :param handshake_limit: connection set-ups at once per destination, in all: each
+        worker gets its share (at least one), so that the servers see no more than with
+        one process.
 
     Workers start at once, in the background (about 0.4 s of CPU each, in parallel;
     the first call waits for them). Stop them with :meth:`disconnect` or a ``with``
@@ -101,11 +111,15 @@ class ShardedSSHClient:
                  compress: bool = False, keyboard_interactive: bool = False, *,
                  known_hosts: KnownHostsSetting = DEFAULT_KNOWN_HOSTS,
                  host_key_policy: str = DEFAULT_POLICY,
-                 ssh_config: SSHConfigSetting = None, processes: int | None = None) -> None:
+                 ssh_config: SSHConfigSetting = None,
+                 handshake_limit: int | None = DEFAULT_HANDSHAKE_LIMIT,
+                 processes: int | None = None) -> None:
         given = dict(locals())
         settings = {name: given[name] for name in self._explicit if name not in _OWN}
         self._checked = ParallelSSHClient(hosts, pool_size=pool_size,
-                                          host_config=host_config, **settings)
+                                          host_config=host_config,
+                                          handshake_limit=handshake_limit, **settings)
+        self.handshake_limit = self._checked.handshake_limit
         self._hosts: list[str] = list(self._checked.hosts)
         self.host_config = host_config
         self.port = port
@@ -124,7 +138,8 @@ class ShardedSSHClient:
         pools += [1] * (len(ranges) - len(pools))  # fewer pool slots than workers
         shards = []
         for index, positions in enumerate(ranges):
-            worker_settings = dict(settings, pool_size=pools[index])
+            worker_settings = dict(settings, pool_size=pools[index],
+                                   handshake_limit=_share(self.handshake_limit, len(ranges)))
             if self.host_config is not None:
                 worker_settings["host_config"] = list(self.host_config[positions.start:
                                                                        positions.stop])
@@ -242,31 +257,8 @@ class ShardedSSHClient:
         return [format_host_command(command, host_args[position], position, host=host)
                 for position, host in enumerate(self._hosts)]
 
-    # The waiting is the base client's: it reads only ``_last_output`` and the outputs.
-
-    def finished(self, output: list[HostOutput] | None = None) -> bool:
-        """Whether every command in ``output`` (default: the last run's) has ended."""
-        return BaseParallelSSHClient.finished(cast(Any, self), output)
-
-    def join(self, output: list[HostOutput] | None = None, consume_output: bool = False,
-             timeout: float | None = None) -> None:
-        """Wait until every command in ``output`` has ended; as
-        :meth:`ParallelSSHClient.join
-        <pssh.clients.native.parallel.ParallelSSHClient.join>`. A host whose worker
-        died meanwhile gets a :class:`~pssh.exceptions.WorkerLostError` on
-        ``exception``.
-
-        :raises Timeout: ``timeout`` passed first; output read so far stays readable.
-        """
-        BaseParallelSSHClient.join(cast(Any, self), output, consume_output, timeout)
-
-    def iter_completed(self, output: list[HostOutput] | None = None,
-                       timeout: float | None = None, consume_output: bool = False,
-                       ) -> Iterator[HostOutput]:
-        """Yield each output as its command ends; as :meth:`ParallelSSHClient.iter_completed
-        <pssh.clients.native.parallel.ParallelSSHClient.iter_completed>`."""
-        return BaseParallelSSHClient.iter_completed(cast(Any, self), output, timeout,
-                                                    consume_output)
+    # finished, join and iter_completed are OutputWaiting's, over ``_last_output``; a
+    # host whose worker died meanwhile has a WorkerLostError on ``exception``.
 
     def get_last_output(self) -> list[HostOutput] | None:
         """The output of the last ``run_command``."""
@@ -321,7 +313,8 @@ class ShardedSSHClient:
         shard its hosts' paths."""
         if method.startswith("scp"):
             source, destination = _scp_paths(source, destination, upload, copy_args)
-        paths = self._checked._copy_paths(source, destination, copy_args, suffix_separator)
+        paths = copy_paths(self._hosts, source, destination, copy_args,
+                           suffix_separator)
         if upload and len({each for each, _ in paths}) == 1:
             check_local_source(paths[0][0], options["recurse"], "any host")
         local, remote = ("%(local_file)s", "%(remote_file)s")
@@ -359,12 +352,17 @@ def _check_processes(processes: int | None, host_count: int) -> int:
 def _scp_paths(source: str, destination: str, upload: bool,
                copy_args: Any) -> tuple[str, str]:
     """parallel-ssh's SCP ``copy_args`` form (dicts with ``local_file`` and
-    ``remote_file``) names both paths; in the order ``_copy_paths`` takes them."""
+    ``remote_file``) names both paths; in the order ``copy_paths`` takes them."""
     if copy_args and all(isinstance(entry, dict) and
                          {"local_file", "remote_file"} <= entry.keys() for entry in copy_args):
         local, remote = "%(local_file)s", "%(remote_file)s"
         return (local, remote) if upload else (remote, local)
     return source, destination
+
+
+def _share(limit: int | None, workers: int) -> int | None:
+    """One worker's part of a limit on the whole client (``None``: no limit)."""
+    return None if limit is None else max(1, limit // workers)
 
 
 def _abandon(shards: list[Shard]) -> None:
