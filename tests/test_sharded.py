@@ -10,6 +10,7 @@ test releases it by writing a line or closing stdin.
 
 from __future__ import annotations
 
+import inspect
 import os
 import pickle
 import signal
@@ -19,7 +20,7 @@ import pytest
 from conftest import assert_names_host, process_table, wait_for_exit
 
 from pssh import exceptions
-from pssh.clients import ShardedSSHClient
+from pssh.clients import ParallelSSHClient, ShardedSSHClient
 from pssh.config import HostConfig
 from pssh.exceptions import (
     BufferFullError,
@@ -339,3 +340,11 @@ def _check_round_trip(error):
     assert type(copy) is type(error)
     assert copy.args == error.args and str(copy) == str(error)
     assert vars(copy) == vars(error)
+
+
+def test_takes_every_parameter_of_the_one_process_client_with_its_default() -> None:
+    one = inspect.signature(ParallelSSHClient).parameters
+    sharded = inspect.signature(ShardedSSHClient).parameters
+    assert {name: parameter.default for name, parameter in one.items()} == {
+        name: sharded[name].default for name in one if name in sharded}
+    assert set(one) <= set(sharded)
