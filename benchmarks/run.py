@@ -187,6 +187,8 @@ def _our_python() -> str:
 CLIENT_LIST = [
     Client("pssh", "pssh_bench.py", python=_our_python(), pythonpath=REPO,
            module_under=os.path.join(REPO, "pssh")),
+    Client("pssh-libssh", "pssh_libssh_bench.py", python=_our_python(), pythonpath=REPO,
+           module_under=os.path.join(REPO, "pssh"), protocols=()),  # no copies
     Client("parallel-ssh", "parallel_ssh_bench.py", pip_spec="parallel-ssh",
            module_under=os.path.join(VENVS, "parallel-ssh")),
     Client("asyncssh", "asyncssh_bench.py", pip_spec="asyncssh",
