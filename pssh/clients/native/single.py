@@ -327,8 +327,11 @@ class SSHClient(BaseSSHClient):
                       deadline=deadline, action="password authentication")
 
     def _configure_keepalive(self, seconds: float) -> float:
-        self.session.keepalive_config(False, max(1, int(seconds)))
-        return 0  # libssh2 says when the first one is due
+        interval = max(1, int(seconds))
+        self.session.keepalive_config(False, interval)
+        # Not 0: libssh2's first keepalive_send sends at once, whatever the interval, and a
+        # keepalive right after connecting is a packet per host for nothing.
+        return float(interval)
 
     def _send_keepalive(self) -> float | None:
         waiter = self._waiter
