@@ -17,8 +17,8 @@ median is used.
 
     python benchmarks/cost.py --clients pssh,parallel-ssh,asyncssh --sizes 10,60
 
-paramiko runs too, but was not tried here (its thread per connection makes callgrind
-slow).
+paramiko can be named too, but has not been measured this way yet (callgrind runs its
+thread per connection one at a time, slowly).
 """
 
 from __future__ import annotations
