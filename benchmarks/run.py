@@ -187,6 +187,8 @@ def _our_python() -> str:
 CLIENT_LIST = [
     Client("pssh", "pssh_bench.py", python=_our_python(), pythonpath=REPO,
            module_under=os.path.join(REPO, "pssh")),
+    Client("pssh-libssh", "pssh_libssh_bench.py", python=_our_python(), pythonpath=REPO,
+           module_under=os.path.join(REPO, "pssh"), protocols=()),  # no copies
     Client("parallel-ssh", "parallel_ssh_bench.py", pip_spec="parallel-ssh",
            module_under=os.path.join(VENVS, "parallel-ssh")),
     Client("asyncssh", "asyncssh_bench.py", pip_spec="asyncssh",
@@ -196,6 +198,24 @@ CLIENT_LIST = [
     Client("openssh", "openssh_bench.py"),
 ]
 CLIENTS_BY_NAME = {client.name: client for client in CLIENT_LIST}
+
+
+def baseline_client(tree: str) -> Client:
+    """pssh from another checkout (``--baseline``), run beside this one as ``pssh-base``."""
+    tree = os.path.abspath(tree)
+    if not os.path.isfile(os.path.join(tree, "pssh", "__init__.py")):
+        raise SystemExit(f"--baseline {tree}: no pssh package there")
+    return Client("pssh-base", "pssh_bench.py", python=_our_python(), pythonpath=tree,
+                  module_under=os.path.join(tree, "pssh"))
+
+
+def chosen_clients(args: argparse.Namespace) -> list[Client]:
+    """The clients of ``--clients``, and ``pssh-base`` right after ours with ``--baseline``."""
+    clients = _names(args.clients, CLIENTS_BY_NAME, "client")
+    if args.baseline:
+        clients.insert(1 if clients and clients[0].name == "pssh" else 0,
+                       baseline_client(args.baseline))
+    return clients
 
 
 def ensure_venv(client: Client) -> None:
@@ -457,7 +477,9 @@ def table(summaries: dict[tuple[str, int, str], Summary], run_timeout: float) ->
 
 
 def slopes(summaries: dict[tuple[str, int, str], Summary]) -> str:
-    """Client CPU per added host between the smallest N >= 10 and the largest N."""
+    """What one more host costs between the smallest N >= 10 and the largest N: client CPU
+    and peak RSS. Every client holds all its connections open when its RSS peaks (the
+    scripts start every host before reading any), so the RSS slope is one connection's."""
     rows = []
     for workload in dict.fromkeys(key[0] for key in summaries):
         sizes = sorted({key[1] for key in summaries if key[0] == workload and key[1] >= 10})
@@ -467,15 +489,17 @@ def slopes(summaries: dict[tuple[str, int, str], Summary]) -> str:
         per_client = {}
         for client in dict.fromkeys(key[2] for key in summaries if key[0] == workload):
             if (workload, low, client) in summaries and (workload, high, client) in summaries:
-                rise = (summaries[(workload, high, client)].median("cpu")
-                        - summaries[(workload, low, client)].median("cpu"))
-                per_client[client] = rise / (high - low) * 1000
-        ours = per_client.get("pssh")
-        for client, slope in per_client.items():
-            rows.append(f"| {workload} | {low} → {high} | {client} | {slope:.2f} | "
-                        f"{_ratio(slope, ours)} |")
-    return _markdown("| workload | N | client | client CPU ms per added host | ÷ pssh |\n"
-                     "|---|---|---|---:|---:|", rows)
+                per_client[client] = tuple(
+                    (summaries[(workload, high, client)].median(name)
+                     - summaries[(workload, low, client)].median(name)) / (high - low)
+                    for name in ("cpu", "rss_kb"))
+        ours = per_client.get("pssh", (None, None))
+        for client, (cpu, rss) in per_client.items():
+            rows.append(f"| {workload} | {low} → {high} | {client} | {cpu * 1000:.2f} | "
+                        f"{_ratio(cpu, ours[0])} | {rss:.0f} | {_ratio(rss, ours[1])} |")
+    return _markdown("| workload | N | client | client CPU ms per added host | ÷ pssh "
+                     "| RSS KB per added connection | ÷ pssh |\n"
+                     "|---|---|---|---:|---:|---:|---:|", rows)
 
 
 def copy_table(summaries: dict[tuple[str, int, str], Summary]) -> str:
@@ -535,6 +559,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--run-timeout", type=float, default=None,
                         help="seconds before a run is killed (300; 40 with --quick)")
     parser.add_argument("--out", help="write every run as a JSON line to this file")
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also run pssh from DIR (e.g. `git archive main | tar -x -C "
+                             "DIR`) as the client pssh-base: before and after in one run")
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -607,7 +634,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     args = parse_args(argv)
     cases = build_cases(args)
-    clients = _names(args.clients, CLIENTS_BY_NAME, "client")
+    clients = chosen_clients(args)
     if not cases or not clients:
         raise SystemExit("nothing to run")
     if any(client.name == "openssh" for client in clients) and not shutil.which("ssh"):

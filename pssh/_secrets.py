@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 from ._ssh_certs import CertificateError, fingerprint, key_type_of
 
 __all__ = ["MASK", "SECRET_NAMES", "KEY_NAMES", "OpenSSHKeyHeader", "describe_key",
-           "is_key_text", "masked", "openssh_key_header"]
+           "is_key_text", "masked", "openssh_key_header", "openssh_public_key_line"]
 
 MASK = "***"
 """What a password or passphrase shows as."""
@@ -104,6 +104,20 @@ def openssh_key_header(data: bytes) -> OpenSSHKeyHeader | None:
         return OpenSSHKeyHeader(cipher[0], None)
     public = _read_string(raw, offset + 4)
     return OpenSSHKeyHeader(cipher[0], None if public is None else public[0])
+
+
+def openssh_public_key_line(data: bytes) -> bytes | None:
+    """The public half of an OpenSSH-format private key as a ``.pub`` file's line
+    (``ssh-ed25519 AAAA...``), read from the key's clear header; ``None`` for any other
+    format or a header without a public key."""
+    header = openssh_key_header(data)
+    if header is None or header.public is None:
+        return None
+    try:
+        key_type = key_type_of(header.public)
+    except CertificateError:
+        return None
+    return key_type.encode("ascii") + b" " + base64.b64encode(header.public)
 
 
 def _read_string(data: bytes, offset: int) -> tuple[bytes, int] | None:

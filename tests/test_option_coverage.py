@@ -364,16 +364,17 @@ def test_compress_from_client_and_falsy_per_host_override(engine, debug_sshd):
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_per_host_keepalive_seconds_sends_keepalives(engine, debug_sshd):
-    # libssh2 sends a keepalive@libssh2.org request (one at once, whatever the
-    # interval); pssh's libssh client an SSH ignore message. Two or more in 3 s take the
-    # 1 s interval: the client's own 0 would send none, the default 60 at most one.
+    # libssh2 sends a keepalive@libssh2.org request (every 2 s when asked for 1: its
+    # least), pssh's libssh client an SSH ignore message; the first one interval after
+    # connecting. Two or more in 4.5 s take the 1 s interval: the client's own 0 would
+    # send none, the default 60 none either.
     marker = "keepalive@libssh2.org" if engine is native else "Received SSH2_MSG_IGNORE"
     offset = len(debug_sshd.read_log())
     client = engine.ParallelSSHClient(debug_sshd.hosts, **debug_sshd.client_kwargs(),
                                       keepalive_seconds=0,
                                       host_config=[HostConfig(keepalive_seconds=1)])
 
-    assert _run(client, "sleep 3")[0].exit_code == 0
+    assert _run(client, "sleep 4.5")[0].exit_code == 0
     client.disconnect()
     assert _log_after(debug_sshd, offset).count(marker) >= 2
 

@@ -11,6 +11,7 @@ import pytest
 
 from pssh._commands import format_host_command, wrap_command
 from pssh._deadline import check_timeout, deadline_after, earliest, time_left
+from pssh._secrets import openssh_public_key_line
 from pssh._shards import split
 from pssh._validate import check_hosts, check_pkey, check_port, read_key
 from pssh.exceptions import HostArgumentError, PKeyFileError
@@ -323,3 +324,25 @@ def test_shards_keep_every_position_in_order_and_balanced(count: int, parts: int
 def test_shards_need_at_least_one_part() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         split(3, 0)
+
+
+@pytest.mark.parametrize("key_type, passphrase", [("ed25519", ""), ("rsa", ""),
+                                                  ("ecdsa", ""), ("ed25519", "words")])
+def test_public_key_line_of_an_openssh_key_is_its_pub_file(tmp_path, key_type: str,
+                                                           passphrase: str) -> None:
+    path = str(tmp_path / "id")
+    subprocess.run(["ssh-keygen", "-q", "-t", key_type, "-N", passphrase, "-f", path],
+                   check=True)
+    with open(path, "rb") as private, open(path + ".pub", "rb") as public:
+        expected = b" ".join(public.read().split()[:2])
+
+        assert openssh_public_key_line(private.read()) == expected
+
+
+def test_public_key_line_of_a_pem_key_is_none(tmp_path) -> None:
+    path = str(tmp_path / "id")
+    subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-m", "PEM", "-N", "",
+                    "-f", path], check=True)
+    with open(path, "rb") as private:
+        assert openssh_public_key_line(private.read()) is None
+    assert openssh_public_key_line(b"not a key") is None

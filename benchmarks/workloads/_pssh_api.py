@@ -14,12 +14,12 @@ import pssh
 from pssh.clients import ParallelSSHClient
 
 
-def main(library: str) -> None:
+def main(library: str, client_class: Any = ParallelSSHClient) -> None:
     args = _common.read_args()
     bench = _common.Bench(args)
-    client = ParallelSSHClient(args["hosts"], user=args["user"], pkey=args["pkey"],
-                               port=args["port"], num_retries=0, timeout=args["timeout"],
-                               pool_size=args["pool_size"])
+    client = client_class(args["hosts"], user=args["user"], pkey=args["pkey"],
+                          port=args["port"], num_retries=0, timeout=args["timeout"],
+                          pool_size=args["pool_size"])
     if "copy" in args:
         copy(client, args, bench)
     else:
