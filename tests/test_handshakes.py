@@ -223,3 +223,19 @@ def test_slots_hold_each_destination_to_its_limit_alone():
 
     assert most == {("a", 22): 2, ("b", 22): 2}
     assert "0 destinations busy" in repr(slots)
+
+
+def test_a_destination_is_shared_only_while_another_host_holds_or_awaits_it():
+    slots = HandshakeSlots(1)
+    with slots.slot("a", 22):
+        assert not slots.is_shared("a", 22)
+
+        def take_a_turn() -> None:
+            with slots.slot("a", 22):
+                pass
+        waiting = gevent.spawn(take_a_turn)
+        gevent.sleep(0)
+        assert slots.is_shared("a", 22)
+        assert not slots.is_shared("b", 22)
+    waiting.join()
+    assert not slots.is_shared("a", 22)

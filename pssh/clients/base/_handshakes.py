@@ -40,6 +40,10 @@ class HandshakeGate(Protocol):
         """Hold one of the connection set-up slots of ``address:port`` (waiting for one
         first if they are all taken) while the ``with`` block runs."""
 
+    def is_shared(self, address: str, port: int) -> bool:
+        """Whether other hosts of the same client hold or await a slot of
+        ``address:port`` now (so letting go of one early may let the next in too soon)."""
+
 
 class _Destination:
     """The slots of one destination and how many hosts hold or await them."""
@@ -67,6 +71,11 @@ class HandshakeSlots:
         if self.limit is None:
             return nullcontext()
         return self._held(address, port, self.limit)
+
+    def is_shared(self, address: str, port: int) -> bool:
+        """See :meth:`HandshakeGate.is_shared`."""
+        destination = self._destinations.get((address, port))
+        return destination is not None and destination.users > 1
 
     @contextmanager
     def _held(self, address: str, port: int, limit: int) -> Iterator[None]:

@@ -307,7 +307,8 @@ class BaseSSHClient(PollMixIn):
             self._start_session(self.sock, deadline)
             self._check_host_key()
             self._authenticate(deadline)
-            if self._handshakes is not None:
+            if self._handshakes is not None and self._handshakes.is_shared(self._address,
+                                                                           self.port):
                 self._wait_for_login_to_end(deadline)
         except BaseException:
             self.disconnect()
@@ -315,7 +316,9 @@ class BaseSSHClient(PollMixIn):
 
     def _wait_for_login_to_end(self, deadline: float | None) -> None:
         """Wait, still holding the set-up slot, for the server to show that it no longer
-        counts this connection against its ``MaxStartups``.
+        counts this connection against its ``MaxStartups``; only done when other hosts
+        of the client are setting up connections to the same destination (a host alone
+        at its server has nobody to let in).
 
         sshd's master process learns that a connection has logged in from a pipe the
         connection's process closes after authentication; until it reads that, it counts
