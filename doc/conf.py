@@ -27,6 +27,9 @@ nitpick_ignore = [
     ("py:class", "SSHConfigSetting"),  # what ssh_config= takes: see doc/ssh_config.rst
     ("py:class", "KnownHostsSetting"),  # what known_hosts= takes: see doc/security.rst
     ("py:class", "distributed.client.Client"),  # Dask's, in pssh.distributed signatures
+    ("py:class", "Shard"),  # pssh.distributed's internal work order, in Outcomes(...)
+    ("py:class", "Client"),  # Dask's client and futures, in Outcomes(...)
+    ("py:class", "Future"),
 ]
 exclude_patterns = ["_build"]
 

@@ -10,8 +10,10 @@ single quotes).
 from __future__ import annotations
 
 import shlex
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-__all__ = ["wrap_command", "format_host_command"]
+__all__ = ["wrap_command", "format_host_command", "host_commands", "per_host_entries"]
 
 
 def wrap_command(command: str, sudo: bool = False, user: str | None = None,
@@ -59,6 +61,38 @@ def format_host_command(command: str, host_arg: object, position: int,
         raise HostArgumentError(
             f"{argument}[{position}] = {host_arg!r}{_for(host)} does not fit {what} "
             f"{command!r}: {exc}", host=host) from exc
+
+
+def per_host_entries(values: Iterable[Any] | None, hosts: Sequence[str],
+                     argument: str) -> list[Any] | None:
+    """``values`` (``host_args``, ``copy_args``) as a list with an entry for each of
+    ``hosts``, in host order; ``None`` when not given.
+
+    :raises HostArgumentError: there are fewer entries than hosts.
+    """
+    from .exceptions import HostArgumentError
+
+    if values is None:
+        return None
+    values = list(values)
+    if len(values) < len(hosts):
+        raise HostArgumentError(f"{argument} has {len(values)} entries for {len(hosts)} "
+                                f"hosts; give one entry per host")
+    return values
+
+
+def host_commands(command: str, host_args: Iterable[Any] | None,
+                  hosts: Sequence[str]) -> list[str]:
+    """Each host's command line: ``command`` filled with its ``host_args`` entry, or
+    ``command`` itself for every host when there are no ``host_args``.
+
+    :raises HostArgumentError: too few entries, or one that does not fit ``command``.
+    """
+    entries = per_host_entries(host_args, hosts, "host_args")
+    if entries is None:
+        return [command] * len(hosts)
+    return [format_host_command(command, entries[position], position, host=host)
+            for position, host in enumerate(hosts)]
 
 
 def _for(host: str | None) -> str:

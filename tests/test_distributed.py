@@ -7,6 +7,7 @@ kills a worker runs last and leaves the cluster with a worker the nanny made ane
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -249,3 +250,25 @@ def test_a_killed_worker_fails_only_its_hosts(dask_client, cluster, sshd, client
     assert [outcome.stdout for outcome in outcomes_in_order[2:]] == [["done"], ["done"]]
     # The nanny starts a new worker; closing the cluster before it is up is slower.
     wait_until(lambda: len(dask_client.nthreads()) == 2, timeout=60, what="a new worker")
+
+
+def test_a_call_from_an_address_dropped_unread_lets_go_of_its_scheduler_connection(
+        cluster, dask_client, sshd, client_kwargs):
+    def connected(dask_scheduler) -> int:
+        return len(dask_scheduler.clients)
+    before = dask_client.run_on_scheduler(connected)
+
+    outcomes = pssh_dask.run_command(cluster.scheduler_address, sshd.hosts[:2], "true",
+                                     **client_kwargs)
+    assert dask_client.run_on_scheduler(connected) == before + 1
+    del outcomes
+    gc.collect()
+
+    wait_until(lambda: dask_client.run_on_scheduler(connected) == before,
+               what="the call's own scheduler connection closing")
+
+
+def test_outcomes_read_in_a_with_block(dask_client, sshd, client_kwargs):
+    with pssh_dask.run_command(dask_client, sshd.hosts[:2], "echo hi",
+                               **client_kwargs) as outcomes:
+        assert sorted(outcome.position for outcome in outcomes) == [0, 1]

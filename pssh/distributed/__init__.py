@@ -17,7 +17,15 @@ except ImportError as exc:  # pragma: no cover - the extra is installed in our t
         "pip install 'parallel-ssh[distributed]'") from exc
 
 from ._outcome import HostOutcome, ShardError, WorkerLostError
-from ._submit import copy_file, copy_remote_file, disconnect, run_command, scp_recv, scp_send
+from ._submit import (
+    Outcomes,
+    copy_file,
+    copy_remote_file,
+    disconnect,
+    run_command,
+    scp_recv,
+    scp_send,
+)
 
 __all__ = ["run_command", "copy_file", "copy_remote_file", "scp_send", "scp_recv",
-           "disconnect", "HostOutcome", "ShardError", "WorkerLostError"]
+           "disconnect", "HostOutcome", "Outcomes", "ShardError", "WorkerLostError"]

@@ -7,15 +7,16 @@ import dataclasses
 import importlib
 import os
 import uuid
-from collections.abc import Iterable, Iterator
+import weakref
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any, Union
 
 from distributed import Client, Event, Future, KilledWorker, as_completed
 
+from .._commands import per_host_entries
 from .._shards import split
 from .._validate import check_command, check_hosts, check_pkey, read_key
 from ..config import HostConfig
-from ..exceptions import HostArgumentError
 from ._outcome import HostOutcome, Shard, ShardError, WorkerLostError
 from ._worker import drop_clients, run_shard
 
@@ -31,7 +32,7 @@ def run_command(client_or_address: ClientOrAddress, hosts: Iterable[str], comman
                 shards: int | None = None, host_args: Iterable[Any] | None = None,
                 sudo: bool = False, use_pty: bool = False, shell: str | None = None,
                 encoding: str = "utf-8", join_timeout: float | None = None,
-                engine: str = "native", **client_kwargs: Any) -> Iterator[HostOutcome]:
+                engine: str = "native", **client_kwargs: Any) -> Outcomes:
     """Run ``command`` on every host, from the workers of a Dask cluster.
 
     The hosts are cut into ``shards`` contiguous runs, each run by one Dask task with a
@@ -68,7 +69,7 @@ def run_command(client_or_address: ClientOrAddress, hosts: Iterable[str], comman
     """
     command = check_command(command)
     hosts = check_hosts(hosts)
-    per_host = {"host_args": _per_host(host_args, hosts, "host_args")}
+    per_host = {"host_args": per_host_entries(host_args, hosts, "host_args")}
     arguments = {"command": command, "sudo": sudo, "use_pty": use_pty, "shell": shell,
                  "encoding": encoding, "join_timeout": join_timeout}
     return _submit(client_or_address, "run_command", hosts, shards, engine, client_kwargs,
@@ -78,7 +79,7 @@ def run_command(client_or_address: ClientOrAddress, hosts: Iterable[str], comman
 def copy_file(client_or_address: ClientOrAddress, hosts: Iterable[str], local_file: str,
               remote_file: str, *, recurse: bool = False,
               copy_args: Iterable[Any] | None = None, shards: int | None = None,
-              **client_kwargs: Any) -> Iterator[HostOutcome]:
+              **client_kwargs: Any) -> Outcomes:
     """Upload ``local_file`` to every host with SFTP, from the workers: the file must
     exist at that path on every worker (a shared file system, or copied there first).
     Outcomes come as in :func:`run_command`, without exit code or output; a failed
@@ -92,7 +93,7 @@ def copy_remote_file(client_or_address: ClientOrAddress, hosts: Iterable[str],
                      remote_file: str, local_file: str, *, recurse: bool = False,
                      suffix_separator: str = "_", copy_args: Iterable[Any] | None = None,
                      encoding: str = "utf-8", shards: int | None = None,
-                     **client_kwargs: Any) -> Iterator[HostOutcome]:
+                     **client_kwargs: Any) -> Outcomes:
     """Download ``remote_file`` from every host with SFTP to
     ``<local_file><suffix_separator><host>`` on the disk of the worker that ran the
     host's shard (``HostOutcome.worker`` names it). Outcomes as for :func:`copy_file`."""
@@ -104,7 +105,7 @@ def copy_remote_file(client_or_address: ClientOrAddress, hosts: Iterable[str],
 def scp_send(client_or_address: ClientOrAddress, hosts: Iterable[str], local_file: str,
              remote_file: str, *, recurse: bool = False,
              copy_args: Iterable[Any] | None = None, shards: int | None = None,
-             **client_kwargs: Any) -> Iterator[HostOutcome]:
+             **client_kwargs: Any) -> Outcomes:
     """:func:`copy_file` with SCP."""
     return _copy("scp_send", client_or_address, hosts, shards, client_kwargs, copy_args,
                  local_file=local_file, remote_file=remote_file, recurse=recurse)
@@ -113,7 +114,7 @@ def scp_send(client_or_address: ClientOrAddress, hosts: Iterable[str], local_fil
 def scp_recv(client_or_address: ClientOrAddress, hosts: Iterable[str], remote_file: str,
              local_file: str, *, recurse: bool = False, suffix_separator: str = "_",
              copy_args: Iterable[Any] | None = None, shards: int | None = None,
-             **client_kwargs: Any) -> Iterator[HostOutcome]:
+             **client_kwargs: Any) -> Outcomes:
     """:func:`copy_remote_file` with SCP."""
     return _copy("scp_recv", client_or_address, hosts, shards, client_kwargs, copy_args,
                  remote_file=remote_file, local_file=local_file, recurse=recurse,
@@ -135,27 +136,17 @@ def disconnect(client_or_address: ClientOrAddress) -> int:
 
 def _copy(operation: str, client_or_address: ClientOrAddress, hosts: Iterable[str],
           shards: int | None, client_kwargs: dict[str, Any],
-          copy_args: Iterable[Any] | None, **arguments: Any) -> Iterator[HostOutcome]:
+          copy_args: Iterable[Any] | None, **arguments: Any) -> Outcomes:
     checked = check_hosts(hosts)
-    per_host = {"copy_args": _per_host(copy_args, checked, "copy_args")}
+    per_host = {"copy_args": per_host_entries(copy_args, checked, "copy_args")}
     return _submit(client_or_address, operation, checked, shards, "native", client_kwargs,
                    arguments, per_host)
-
-
-def _per_host(values: Iterable[Any] | None, hosts: list[str], name: str) -> list[Any] | None:
-    if values is None:
-        return None
-    values = list(values)
-    if len(values) < len(hosts):
-        raise HostArgumentError(f"{name} has {len(values)} entries for {len(hosts)} "
-                                f"hosts; give one entry per host")
-    return values
 
 
 def _submit(client_or_address: ClientOrAddress, operation: str, hosts: list[str],
             shards: int | None, engine: str, client_kwargs: dict[str, Any],
             arguments: dict[str, Any], per_host: dict[str, list[Any] | None],
-            ) -> Iterator[HostOutcome]:
+            ) -> Outcomes:
     if shards is not None and (isinstance(shards, bool) or not isinstance(shards, int)
                                or shards < 1):
         raise ValueError(f"shards must be an integer >= 1 or None, not {shards!r}")
@@ -179,7 +170,7 @@ def _submit(client_or_address: ClientOrAddress, operation: str, hosts: list[str]
         if owned:
             client.close()
         raise
-    return _stream(client, futures, owned)
+    return Outcomes(client, futures, owned)
 
 
 def _shard(operation: str, hosts: list[str], positions: range, settings: dict[str, Any],
@@ -195,24 +186,62 @@ def _shard(operation: str, hosts: list[str], positions: range, settings: dict[st
     return Shard(operation, positions.start, tuple(hosts[cut]), settings, arguments, guard)
 
 
+class Outcomes(Iterator[HostOutcome]):
+    """One call's per-host outcomes, each shard's as soon as it finishes.
+
+    Iterate it, or ``close()`` it (a ``with`` block does) to cancel the shards not
+    finished yet: Dask cannot stop one that is already running. An ``Outcomes`` that is
+    dropped, read or not, is closed too, so a scheduler connection made for the call
+    never outlives it.
+    """
+
+    def __init__(self, client: Client, futures: dict[Future[list[HostOutcome]], Shard],
+                 owned: bool) -> None:
+        self._stream = _stream(client, futures)
+        self._closer = weakref.finalize(self, _finish, client, futures, owned)
+
+    def __next__(self) -> HostOutcome:
+        try:
+            return next(self._stream)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Cancel the shards not finished yet and let go of the scheduler connection."""
+        self._stream.close()
+        self._closer()
+
+    def __enter__(self) -> Outcomes:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
 def _stream(client: Client, futures: dict[Future[list[HostOutcome]], Shard],
-            owned: bool) -> Iterator[HostOutcome]:
-    """Yield the outcomes of each shard as it finishes; once closed, cancel the shards
-    not finished yet (Dask cannot stop one that is running)."""
+            ) -> Generator[HostOutcome, None, None]:
+    """Yield the outcomes of each shard as it finishes, taking it out of ``futures``."""
+    for future in as_completed(list(futures), loop=client.loop):
+        shard = futures.pop(future)
+        outcomes = _outcomes_of(future, shard)
+        # Released first: Dask recomputes a result that is lost while a client still
+        # wants it, and with its guard cleared that rerun would run the command again.
+        future.release()
+        Event(shard.guard, client).clear()
+        yield from outcomes
+
+
+def _finish(client: Client, futures: dict[Future[list[HostOutcome]], Shard],
+            owned: bool) -> None:
+    """Cancel the shards still in ``futures``; close ``client`` if it was made here."""
     try:
-        for future in as_completed(futures, loop=client.loop):
-            shard = futures.pop(future)
-            outcomes = _outcomes_of(future, shard)
-            # Released first: Dask recomputes a result that is lost while a client still
-            # wants it, and with its guard cleared that rerun would run the command again.
-            future.release()
-            Event(shard.guard, client).clear()
-            yield from outcomes
-    finally:
         if futures:
             client.cancel(list(futures))
             for shard in futures.values():
                 Event(shard.guard, client).clear()
+            futures.clear()
+    finally:
         if owned:
             client.close()
 

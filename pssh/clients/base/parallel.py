@@ -33,7 +33,7 @@ from gevent import Greenlet, GreenletExit
 from gevent.event import AsyncResult
 from gevent.pool import Pool
 
-from ..._commands import format_host_command
+from ..._commands import host_commands
 from ..._deadline import check_timeout
 from ..._known_hosts import DEFAULT_KNOWN_HOSTS, DEFAULT_POLICY, KnownHosts, KnownHostsSetting
 from ..._ssh_settings import HostSettings, SSHConfigSetting, open_config
@@ -57,7 +57,6 @@ from ...constants import (
     RETRY_DELAY,
 )
 from ...exceptions import (
-    HostArgumentError,
     HostConfigError,
     ShellError,
     SSHError,
@@ -433,7 +432,7 @@ class BaseParallelSSHClient(OutputWaiting):
         check_buffer_limit(buffer_limit)
         command = check_command(command)
         check_encoding(encoding)
-        commands = self._host_commands(command, host_args)
+        commands = host_commands(command, host_args, self._hosts)
 
         def run(position: int, host: str) -> HostOutput:
             return self._run_on_host(position, host, commands[position], sudo, user,
@@ -445,17 +444,6 @@ class BaseParallelSSHClient(OutputWaiting):
                   for position, result in enumerate(self.cmds)]
         self._last_output = output
         return output
-
-    def _host_commands(self, command: str, host_args: Any) -> list[str]:
-        if host_args is None:
-            return [command] * len(self._hosts)
-        host_args = list(host_args)
-        if len(host_args) < len(self._hosts):
-            raise HostArgumentError(
-                f"host_args has {len(host_args)} entries for {len(self._hosts)} hosts; give "
-                f"one entry per host")
-        return [format_host_command(command, host_args[i], i, host=host)
-                for i, host in enumerate(self._hosts)]
 
     def _run_on_host(self, position: int, host: str, command: str, sudo: bool,
                      user: str | None, use_pty: bool, shell: str | None, encoding: str,

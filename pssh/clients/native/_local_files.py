@@ -24,8 +24,7 @@ from typing import Any, TypeVar
 
 from gevent.hub import get_hub
 
-from ..._commands import format_host_command
-from ...exceptions import HostArgumentError
+from ..._commands import format_host_command, per_host_entries
 
 __all__ = ["CHUNK_SIZE", "Progress", "BackgroundCall", "LocalDownload", "check_local_source",
            "copy_paths", "local_target", "local_tree", "off_hub", "read_chunks"]
@@ -228,17 +227,12 @@ def copy_paths(hosts: list[str], source: str, destination: str, copy_args: Any,
     :raises HostArgumentError: ``copy_args`` is shorter than ``hosts``, or an entry does
         not fit a path's placeholders.
     """
-    if copy_args:
-        copy_args = list(copy_args)
-        if len(copy_args) < len(hosts):
-            raise HostArgumentError(
-                f"copy_args has {len(copy_args)} entries for {len(hosts)} hosts; "
-                f"give one entry per host")
-
+    entries = per_host_entries(copy_args or None, hosts, "copy_args")
+    if entries is not None:
         def fill(path: str, position: int) -> str:
             if "%" not in path:
                 return path  # nothing to fill (parallel-ssh raised TypeError here)
-            return format_host_command(path, copy_args[position], position, "copy_args",
+            return format_host_command(path, entries[position], position, "copy_args",
                                        "the path")
         return [(fill(source, position), fill(destination, position))
                 for position in range(len(hosts))]

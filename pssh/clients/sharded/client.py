@@ -34,7 +34,7 @@ from typing import Any
 
 import gevent
 
-from ..._commands import format_host_command
+from ..._commands import host_commands
 from ..._deadline import check_timeout
 from ..._known_hosts import DEFAULT_KNOWN_HOSTS, DEFAULT_POLICY, KnownHostsSetting
 from ..._shards import split
@@ -47,7 +47,6 @@ from ...constants import (
     DEFAULT_RETRIES,
     RETRY_DELAY,
 )
-from ...exceptions import HostArgumentError
 from ...output import HostOutput
 from ..base._from_ssh_config import remember_explicit
 from ..base._waiting import OutputWaiting
@@ -216,7 +215,7 @@ class ShardedSSHClient(OutputWaiting):
         check_timeout(read_timeout, "read_timeout")
         check_buffer_limit(buffer_limit)
         check_encoding(encoding)
-        commands = self._host_commands(check_command(command), host_args)
+        commands = host_commands(check_command(command), host_args, self._hosts)
         options = {"sudo": sudo, "user": user, "use_pty": use_pty, "shell": shell}
         calls = [(shard, *shard.run(commands[shard.positions.start:shard.positions.stop],
                                     options, buffer_limit, bool(spool_to_disk)))
@@ -245,17 +244,6 @@ class ShardedSSHClient(OutputWaiting):
                 output.append(host_out)
         self._last_output = output
         return output
-
-    def _host_commands(self, command: str, host_args: Any) -> list[str]:
-        if host_args is None:
-            return [command] * len(self._hosts)
-        host_args = list(host_args)
-        if len(host_args) < len(self._hosts):
-            raise HostArgumentError(
-                f"host_args has {len(host_args)} entries for {len(self._hosts)} hosts; give "
-                f"one entry per host")
-        return [format_host_command(command, host_args[position], position, host=host)
-                for position, host in enumerate(self._hosts)]
 
     # finished, join and iter_completed are OutputWaiting's, over ``_last_output``; a
     # host whose worker died meanwhile has a WorkerLostError on ``exception``.
