@@ -169,6 +169,22 @@ def test_libssh_engine_runs_commands(hosts: list[str], login: list[str]) -> None
     assert sorted(_lines(result.stdout)) == sorted(f"{host}: libssh" for host in hosts[:2])
 
 
+def test_processes_spread_the_hosts_over_workers_with_the_same_output(
+        hosts: list[str], login: list[str], tmp_path: Path) -> None:
+    result = pssh("--processes", "2", "--json", "-H", ",".join(hosts[:5]), *login,
+                  "echo hi; exit 3")
+    assert result.returncode == 5, result.stderr
+    ended = [json.loads(line) for line in _lines(result.stdout)]
+    assert sorted(line["host"] for line in ended) == sorted(hosts[:5])
+    assert {line["exit_code"] for line in ended} == {3}
+
+    copied = pssh("put", "--processes", "2", "-H", ",".join(hosts[:3]), *login,
+                  str(Path(__file__)), str(tmp_path / "copied.py"))
+    assert copied.returncode == 0, copied.stderr
+    assert _lines(copied.stderr)[-1].startswith("3 hosts in ")
+    assert (tmp_path / "copied.py").read_bytes() == Path(__file__).read_bytes()
+
+
 def test_a_remote_command_named_put_after_double_dash(hosts: list[str],
                                                       login: list[str]) -> None:
     result = pssh("-H", hosts[0], *login, "--", "put", "x")
@@ -284,6 +300,8 @@ BAD_USAGE = {
     "put with one path": ["put", "-H", "{host}", "only-one"],
     "copies on libssh": ["get", "--engine", "libssh", "-H", "{host}", "/etc/hostname", "d"],
     "gather and json": ["-b", "--json", "-H", "{host}", "true"],
+    "no processes": ["--processes", "0", "-H", "{host}", "true"],
+    "processes on libssh": ["--processes", "2", "--engine", "libssh", "-H", "{host}", "true"],
 }
 
 

@@ -175,6 +175,12 @@ def make_client(plan: Plan) -> Any:
     if plan.action != "run" and plan.engine != "native":
         raise UsageError(f"pssh {plan.action} needs the libssh2 engine: the libssh "
                          f"client has no file copies yet")
+    if plan.processes is not None:
+        if plan.engine != "native":
+            raise UsageError("--processes needs the libssh2 engine: the sharded client's "
+                             "workers run libssh2")
+        client_class = importlib.import_module("pssh.clients.sharded").ShardedSSHClient
+        settings["processes"] = plan.processes
     try:
         return client_class([target.host for target in plan.targets],
                             host_config=_host_config(plan.targets), **settings)

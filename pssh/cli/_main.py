@@ -106,5 +106,7 @@ def _close(run: Run) -> None:
     """Stop every host's work and close every connection, within a few seconds."""
     client = run.client
     with gevent.Timeout(_CLOSE_SECONDS, False):
-        client.pool.kill(block=True)
+        pool = getattr(client, "pool", None)  # the sharded client's are in its workers
+        if pool is not None:
+            pool.kill(block=True)
         client.disconnect()

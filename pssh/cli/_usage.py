@@ -42,6 +42,7 @@ class Plan:
     ssh_config: str | None = None
     host_key_policy: str | None = None
     engine: str = "native"
+    processes: int | None = None
     gather: bool = False
     json: bool = False
     out_dir: str | None = None
@@ -110,6 +111,9 @@ def _connection_options(ssh: Any) -> None:
                      help="what to do with host keys not on file or changed")
     ssh.add_argument("--engine", choices=sorted(ENGINES), default="libssh2",
                      help="SSH library: libssh2 (default) or libssh")
+    ssh.add_argument("--processes", type=_positive_int, metavar="N",
+                     help="spread the hosts over N worker processes, to use N cores "
+                     "(libssh2 engine; default: this process alone)")
 
 
 def _output_options(out: Any) -> None:
@@ -172,7 +176,8 @@ def parse(argv: list[str]) -> Plan:
                 parallelism=args.parallelism, timeout=args.timeout,
                 key_file=_key_file(args.key_file), ssh_options=args.ssh_options,
                 ssh_config=args.ssh_config, host_key_policy=args.host_key_policy,
-                engine=ENGINES[args.engine], gather=args.gather, json=args.json,
+                engine=ENGINES[args.engine], processes=args.processes,
+                gather=args.gather, json=args.json,
                 out_dir=args.out_dir, err_dir=args.err_dir, quiet=args.quiet)
     if args.gather and args.json:
         raise UsageError("--gather and --json do not go together; pick one")
