@@ -46,12 +46,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
 
+from run import sshd_cpu_seconds, wait_until_reaped  # noqa: E402  (benchmarks/run.py)
+
 from pssh.testing import LocalSSHD  # noqa: E402  (needs the checkout on sys.path)
 
 VENVS = os.path.join(HERE, ".venvs")
 CORES = os.cpu_count() or 1
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-REAP_TIMEOUT = 30.0
 COPYING = os.path.join(REPO, "COPYING")
 OUR_PSSH = os.path.join(REPO, ".venv", "bin", "pssh")
 CLUSH = os.path.join(VENVS, "clush", "bin", "clush")
@@ -269,34 +269,6 @@ class Run:
     problems: list[str] = field(default_factory=list)
 
 
-def _sshd_cpu_seconds(pids: list[int]) -> float:
-    ticks = 0
-    for pid in pids:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            fields = stat.read().rsplit(b")", 1)[1].split()
-        ticks += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
-    return ticks / CLOCK_TICKS
-
-
-def _has_children(pids: list[int]) -> bool:
-    parents = {str(pid).encode() for pid in pids}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat", "rb") as stat:
-                    if stat.read().rsplit(b")", 1)[1].split()[1] in parents:
-                        return True
-            except (OSError, IndexError):
-                continue
-    return False
-
-
-def _wait_until_reaped(pids: list[int]) -> None:
-    deadline = time.monotonic() + REAP_TIMEOUT
-    while _has_children(pids) and time.monotonic() < deadline:
-        time.sleep(0.02)
-
-
 def _kill_group(pid: int) -> None:
     try:
         os.killpg(pid, signal.SIGKILL)
@@ -318,7 +290,7 @@ def measure(tool: Tool, workload: Workload, context: Context, repeat: int,
     logins_before = len(LOGIN.findall(server.read_log()))
     run.load_before = os.getloadavg()[0]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        sshd_before = _sshd_cpu_seconds(server.pids)
+        sshd_before = sshd_cpu_seconds(server.pids)
         began = time.perf_counter()
         child = subprocess.Popen(tool.argv(context), stdin=subprocess.DEVNULL, stdout=out,
                                  stderr=err, env=_env(tool, context), start_new_session=True)
@@ -329,8 +301,8 @@ def measure(tool: Tool, workload: Workload, context: Context, repeat: int,
         timer.cancel()
         child.returncode = run.status = os.waitstatus_to_exitcode(status)
         _kill_group(child.pid)  # anything left behind
-        _wait_until_reaped(server.pids)
-        run.sshd_cpu = _sshd_cpu_seconds(server.pids) - sshd_before
+        wait_until_reaped(server.pids)
+        run.sshd_cpu = sshd_cpu_seconds(server.pids) - sshd_before
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()

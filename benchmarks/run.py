@@ -270,7 +270,7 @@ class Run:
     phases: dict[str, float] = field(default_factory=dict)  # seconds from the start
 
 
-def _sshd_cpu_seconds(pids: list[int]) -> float:
+def sshd_cpu_seconds(pids: list[int]) -> float:
     """utime + stime + cutime + cstime of the sshd masters, in seconds."""
     ticks = 0
     for pid in pids:
@@ -296,7 +296,7 @@ def _children_of(pids: list[int]) -> list[int]:
     return found
 
 
-def _wait_until_reaped(pids: list[int]) -> None:
+def wait_until_reaped(pids: list[int]) -> None:
     """Wait until the masters have no children left, so their cutime is complete."""
     deadline = time.monotonic() + REAP_TIMEOUT
     while _children_of(pids) and time.monotonic() < deadline:
@@ -361,7 +361,7 @@ def measure(client: Client, case: Case, server: LocalSSHD, repeat: int,
     if case.workload.copy is not None:
         os.makedirs(_copy_output(client), exist_ok=True)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        sshd_before = _sshd_cpu_seconds(server.pids)
+        sshd_before = sshd_cpu_seconds(server.pids)
         began = time.perf_counter()
         child = subprocess.Popen(
             [client.interpreter(), script, _child_args(case, client, server, pool_size)],
@@ -377,8 +377,8 @@ def measure(client: Client, case: Case, server: LocalSSHD, repeat: int,
         run.timed_out = fired.is_set()
         child.returncode = os.waitstatus_to_exitcode(status)
         _kill_group(child.pid)  # anything the child left behind (ssh processes)
-        _wait_until_reaped(server.pids)
-        run.sshd_cpu = _sshd_cpu_seconds(server.pids) - sshd_before
+        wait_until_reaped(server.pids)
+        run.sshd_cpu = sshd_cpu_seconds(server.pids) - sshd_before
         shutil.rmtree(_copy_output(client), ignore_errors=True)
         out.seek(0)
         err.seek(0)

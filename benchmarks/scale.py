@@ -152,7 +152,7 @@ def measure(server: Any, engine: str, hosts: int, repeat: int,
     record: dict[str, Any] = {"kind": "run", "engine": engine, "hosts": hosts,
                               "repeat": repeat, "load_before": os.getloadavg()[0]}
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        sshd_before = run._sshd_cpu_seconds(server.pids)
+        sshd_before = run.sshd_cpu_seconds(server.pids)
         proc = subprocess.Popen(
             [ours.interpreter(), os.path.abspath(__file__), "--child", json.dumps(child_args)],
             stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=run._child_env(ours),
@@ -166,8 +166,8 @@ def measure(server: Any, engine: str, hosts: int, repeat: int,
         finally:  # also on SIGTERM, which raises SystemExit here
             timer.cancel()
             run._kill_group(proc.pid)
-        run._wait_until_reaped(server.pids)
-        record["sshd_cpu"] = run._sshd_cpu_seconds(server.pids) - sshd_before
+        run.wait_until_reaped(server.pids)
+        record["sshd_cpu"] = run.sshd_cpu_seconds(server.pids) - sshd_before
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
@@ -320,8 +320,8 @@ def main(argv: list[str]) -> int:
         meta.update(sshd_start=time.perf_counter() - began, masters=len(server.pids))
         # The readiness probe opened a connection to every host: reaped, their sshd
         # processes' CPU lands in the start-up's figure, not in the first run's.
-        run._wait_until_reaped(server.pids)
-        meta["sshd_start_cpu"] = run._sshd_cpu_seconds(server.pids)
+        run.wait_until_reaped(server.pids)
+        meta["sshd_start_cpu"] = run.sshd_cpu_seconds(server.pids)
         print(f"sshd: {len(server.pids)} masters for {len(server.hosts)} hosts, ready in "
               f"{meta['sshd_start']:.1f} s ({meta['sshd_start_cpu']:.1f} s of sshd CPU)",
               file=sys.stderr, flush=True)

@@ -36,9 +36,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+from run import sshd_cpu_seconds, wait_until_reaped  # noqa: E402  (benchmarks/run.py)
+
 VARIANTS = ["parallel", "sharded-1", "sharded-2"]
-REAP_TIMEOUT = 60.0
 
 
 def child(variant: str, hosts: list[str], kwargs: dict[str, object]) -> dict[str, object]:
@@ -67,34 +67,6 @@ def child(variant: str, hosts: list[str], kwargs: dict[str, object]) -> dict[str
             "first_failure": repr(output[hosts.index(bad[0])].exception) if bad else None}
 
 
-def _sshd_cpu(pids: list[int]) -> float:
-    ticks = 0
-    for pid in pids:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            fields = stat.read().rsplit(b")", 1)[1].split()
-        ticks += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
-    return ticks / CLOCK_TICKS
-
-
-def _children_of(pids: list[int]) -> int:
-    parents = {str(pid).encode() for pid in pids}
-    count = 0
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat", "rb") as stat:
-                    count += stat.read().rsplit(b")", 1)[1].split()[1] in parents
-            except (OSError, IndexError):
-                continue
-    return count
-
-
-def _wait_until_reaped(pids: list[int]) -> None:
-    deadline = time.monotonic() + REAP_TIMEOUT
-    while _children_of(pids) and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
 def measure(variant: str, hosts: list[str], kwargs: dict[str, object], pin: bool,
             ) -> dict[str, object]:
     argv = [sys.executable, os.path.abspath(__file__), "--child", variant,
@@ -107,7 +79,7 @@ def measure(variant: str, hosts: list[str], kwargs: dict[str, object], pin: bool
 def _run_child(argv: list[str], variant: str, count: int) -> dict[str, object]:
     load = os.getloadavg()[0]
     server_pids = SERVER_PIDS
-    sshd_before = _sshd_cpu(server_pids)
+    sshd_before = sshd_cpu_seconds(server_pids)
     began = time.perf_counter()
     process = subprocess.Popen(argv, stdout=subprocess.PIPE)
     assert process.stdout is not None
@@ -115,13 +87,13 @@ def _run_child(argv: list[str], variant: str, count: int) -> dict[str, object]:
     _, status, usage = os.wait4(process.pid, 0)
     process.stdout.close()
     process_wall = time.perf_counter() - began
-    _wait_until_reaped(server_pids)
+    wait_until_reaped(server_pids)
     result = json.loads(result_line) if os.waitstatus_to_exitcode(status) == 0 else {
         "error": f"child exit status {os.waitstatus_to_exitcode(status)}"}
     result.update(variant=variant, hosts=count, load_before=load,
                   process_wall=process_wall, client_cpu=usage.ru_utime + usage.ru_stime,
                   client_user=usage.ru_utime, client_sys=usage.ru_stime,
-                  sshd_cpu=_sshd_cpu(server_pids) - sshd_before)
+                  sshd_cpu=sshd_cpu_seconds(server_pids) - sshd_before)
     return result
 
 
@@ -182,7 +154,7 @@ def main(argv: list[str]) -> int:
     variants = args.variants.split(",")
     with LocalSSHD(num_hosts=args.hosts, start_timeout=300) as server:
         SERVER_PIDS[:] = server.pids
-        _wait_until_reaped(server.pids)  # the readiness probes' connections
+        wait_until_reaped(server.pids)  # the readiness probes' connections
         if args.pin:
             _pin_server(server.pids)
         kwargs = server.client_kwargs()
