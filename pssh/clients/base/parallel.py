@@ -573,14 +573,17 @@ class HostResult(AsyncResult):  # type: ignore[misc]
     """
 
     __slots__ = ("greenlet",)
+    greenlet: Greenlet | None
 
     def join(self, timeout: float | None = None) -> None:
         """Wait until the work has ended, or ``timeout`` seconds; raises nothing."""
         self.wait(timeout)
 
     def kill(self, block: bool = True, timeout: float | None = None) -> None:
-        """Stop the work; ``get()`` then raises ``gevent.GreenletExit``."""
-        self.greenlet.kill(block=block, timeout=timeout)
+        """Stop the work; ``get()`` then raises ``gevent.GreenletExit``. Nothing to do
+        once it has ended."""
+        if self.greenlet is not None:
+            self.greenlet.kill(block=block, timeout=timeout)
 
 
 def spawn_with_result(pool: Pool, func: Any, *args: Any) -> HostResult:
@@ -599,6 +602,7 @@ def spawn_with_result(pool: Pool, func: Any, *args: Any) -> HostResult:
         # A greenlet killed before it ran never reached run(): its result says so.
         if not result.ready():
             result.set_exception(greenlet.exception or GreenletExit())
+        result.greenlet = None  # its work is done; a kept output keeps no dead greenlet
 
     result.greenlet = pool.spawn(run)
     result.greenlet.link(ended)
