@@ -31,3 +31,16 @@ def split(count: int, parts: int) -> list[range]:
         ranges.append(range(start, stop))
         start = stop
     return ranges
+
+
+def share(limit: int | None, parts: int) -> int | None:
+    """One part's share of a limit on the whole (``None``: no limit), at least one.
+
+    With more parts than ``limit``, each still gets one, so together they may exceed it.
+
+    >>> share(8, 3)
+    2
+    >>> share(8, 16)
+    1
+    """
+    return None if limit is None else max(1, limit // parts)

@@ -12,7 +12,7 @@ import pytest
 from pssh._commands import format_host_command, wrap_command
 from pssh._deadline import check_timeout, deadline_after, earliest, time_left
 from pssh._secrets import openssh_public_key_line
-from pssh._shards import split
+from pssh._shards import share, split
 from pssh._validate import check_hosts, check_pkey, check_port, read_key
 from pssh.exceptions import HostArgumentError, PKeyFileError
 from pssh.output import LineBuffer
@@ -346,3 +346,8 @@ def test_public_key_line_of_a_pem_key_is_none(tmp_path) -> None:
     with open(path, "rb") as private:
         assert openssh_public_key_line(private.read()) is None
     assert openssh_public_key_line(b"not a key") is None
+
+
+def test_a_limit_shared_among_parts_gives_each_at_least_one() -> None:
+    assert [share(8, parts) for parts in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
+    assert share(None, 4) is None

@@ -10,6 +10,7 @@ test releases it by writing a line or closing stdin.
 
 from __future__ import annotations
 
+import gc
 import inspect
 import os
 import pickle
@@ -348,3 +349,18 @@ def test_takes_every_parameter_of_the_one_process_client_with_its_default() -> N
     assert {name: parameter.default for name, parameter in one.items()} == {
         name: sharded[name].default for name in one if name in sharded}
     assert set(one) <= set(sharded)
+
+
+def test_an_output_outlives_its_client_dropped_while_the_command_runs(sshd):
+    def start() -> list[HostOutput]:
+        client = ShardedSSHClient(sshd.hosts[:2], processes=2, **sshd.client_kwargs())
+        return client.run_command("read line; echo got $line")
+
+    output = start()
+    gc.collect()
+    for host_out in output:
+        host_out.stdin.write("it\n")
+        host_out.stdin.flush()
+
+    assert [list(host_out.stdout) for host_out in output] == [["got it"]] * 2
+    assert [host_out.exception for host_out in output] == [None, None]

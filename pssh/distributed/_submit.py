@@ -14,9 +14,10 @@ from typing import Any, Union
 from distributed import Client, Event, Future, KilledWorker, as_completed
 
 from .._commands import per_host_entries
-from .._shards import split
+from .._shards import share, split
 from .._validate import check_command, check_hosts, check_pkey, read_key
 from ..config import HostConfig
+from ..constants import DEFAULT_HANDSHAKE_LIMIT
 from ._outcome import HostOutcome, Shard, ShardError, WorkerLostError
 from ._worker import drop_clients, run_shard
 
@@ -155,6 +156,10 @@ def _submit(client_or_address: ClientOrAddress, operation: str, hosts: list[str]
     try:
         workers = sorted(client.nthreads())
         count = shards if shards is not None else max(1, len(workers))
+        # Shards may reach the same servers at once: they share the handshake limit.
+        # (0 and None both mean no limit; the value was checked by _checked_settings.)
+        settings = {**settings, "handshake_limit": share(
+            settings.get("handshake_limit", DEFAULT_HANDSHAKE_LIMIT) or None, count)}
         token = uuid.uuid4().hex
         futures = {}
         for index, positions in enumerate(split(len(hosts), count)):

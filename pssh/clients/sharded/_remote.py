@@ -52,6 +52,10 @@ class RemoteReader:
                                  pull=pull)
         self.stdout.wait_for_more = self.stderr.wait_for_more = fill
         self.output: weakref.ref[HostOutput] | None = None
+        self.owner: object = None
+        """What must outlive the command (the client whose workers serve it): held
+        until the command ends, so an output outlives a client dropped meanwhile, as
+        with ``ParallelSSHClient``."""
         self._gate = gate
         self._paused = False
         self._exit_code: int | None = None
@@ -89,10 +93,12 @@ class RemoteReader:
         """
         if self._done:
             return
-        self._resume_if_room()
+        # The event first: letting the worker read again sends a message, which may
+        # yield to the message loop, and what arrives meanwhile must wake this wait.
         if self._changed is None:
             self._changed = Event()
         changed = self._changed
+        self._resume_if_room()
         if not changed.wait(time_left(deadline)):
             where = f"{self.host.host}:{self.host.port}"
             raise Timeout(f"no output from {where} before the deadline; what was read "
@@ -119,6 +125,7 @@ class RemoteReader:
         self._exit_code = exit_code
         self._error = error
         self._done = True
+        self.owner = None
         self.stdout.eof.set()
         self.stderr.eof.set()
         output = self.output() if self.output is not None else None

@@ -179,11 +179,16 @@ class _Worker:
                     gate.wait()
                 reader.fill(None)
                 outbox.put_output(call_id, index, out.read(), err.read())
-        except SSHError as exc:
+        except Exception as exc:  # whatever it is, the caller must hear this host end
             error = exc
         self._gates.pop((call_id, index), None)
-        outbox.put_output(call_id, index, out.read(), err.read())
-        code = host_out.exit_code if error is None else None
+        code = None
+        try:
+            outbox.put_output(call_id, index, out.read(), err.read())
+            if error is None:
+                code = host_out.exit_code
+        except Exception as exc:
+            error = error or exc
         outbox.put("end", call_id, index, code, portable(error or host_out.exception))
 
     def _set_gate(self, call_id: int, index: int, pause: bool) -> None:

@@ -37,7 +37,7 @@ import gevent
 from ..._commands import host_commands
 from ..._deadline import check_timeout
 from ..._known_hosts import DEFAULT_KNOWN_HOSTS, DEFAULT_POLICY, KnownHostsSetting
-from ..._shards import split
+from ..._shards import share, split
 from ..._ssh_settings import SSHConfigSetting
 from ..._validate import check_buffer_limit, check_command, check_encoding
 from ...config import HostConfig
@@ -47,6 +47,7 @@ from ...constants import (
     DEFAULT_RETRIES,
     RETRY_DELAY,
 )
+from ...exceptions import ShardError
 from ...output import HostOutput
 from ..base._from_ssh_config import remember_explicit
 from ..base._waiting import OutputWaiting
@@ -79,8 +80,9 @@ class ShardedSSHClient(OutputWaiting):
     :param pool_size: how many hosts are connected and started at once, in all: each
         worker gets its share (at least one).
     :param handshake_limit: connection set-ups at once per destination, in all: each
-        worker gets its share (at least one), so that the servers see no more than with
-        one process.
+        worker gets its share, ``handshake_limit // processes`` but at least one, so
+        the servers see no more than with one process unless there are more workers
+        than the limit.
 
     Workers start at once, in the background (about 0.4 s of CPU each, in parallel;
     the first call waits for them). Stop them with :meth:`disconnect` or a ``with``
@@ -138,7 +140,7 @@ class ShardedSSHClient(OutputWaiting):
         shards = []
         for index, positions in enumerate(ranges):
             worker_settings = dict(settings, pool_size=pools[index],
-                                   handshake_limit=_share(self.handshake_limit, len(ranges)))
+                                   handshake_limit=share(self.handshake_limit, len(ranges)))
             if self.host_config is not None:
                 worker_settings["host_config"] = list(self.host_config[positions.start:
                                                                        positions.stop])
@@ -223,7 +225,8 @@ class ShardedSSHClient(OutputWaiting):
         gevent.joinall([started for _, _, started in calls])
         output = []
         for shard, call_id, started in calls:
-            for index, (error, command_line, reader) in enumerate(started.get()):
+            for index, (error, command_line, reader) in enumerate(
+                    self._started(shard, started, stop_on_errors)):
                 position = shard.positions[index]
                 host, alias = self._hosts[position], self._alias(position)
                 if reader is None:
@@ -241,9 +244,30 @@ class ShardedSSHClient(OutputWaiting):
                                       buffers=reader.host_buffers(),
                                       fully_qualified_command=command_line)
                 reader.output = weakref.ref(host_out)
+                if not reader.is_done():
+                    reader.owner = self
                 output.append(host_out)
         self._last_output = output
         return output
+
+    def _started(self, shard: Shard, started: Any, stop_on_errors: bool) -> list[Any]:
+        """What the shard's worker started; if it could not run the command at all,
+        each of its hosts failed with a :class:`~pssh.exceptions.ShardError` (raised,
+        with ``stop_on_errors``)."""
+        try:
+            return list(started.get())
+        except Exception as exc:
+            if stop_on_errors:
+                raise
+            cause = exc
+        failures = []
+        for position in shard.positions:
+            host = self._hosts[position]
+            failure = ShardError(f"The worker process for host {host!r} could not run the "
+                                 f"command: {cause}", host=host, port=self._port_of(position))
+            failure.__cause__ = cause
+            failures.append((failure, None, None))
+        return failures
 
     # finished, join and iter_completed are OutputWaiting's, over ``_last_output``; a
     # host whose worker died meanwhile has a WorkerLostError on ``exception``.
@@ -346,11 +370,6 @@ def _scp_paths(source: str, destination: str, upload: bool,
         local, remote = "%(local_file)s", "%(remote_file)s"
         return (local, remote) if upload else (remote, local)
     return source, destination
-
-
-def _share(limit: int | None, workers: int) -> int | None:
-    """One worker's part of a limit on the whole client (``None``: no limit)."""
-    return None if limit is None else max(1, limit // workers)
 
 
 def _abandon(shards: list[Shard]) -> None:
