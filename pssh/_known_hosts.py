@@ -187,6 +187,11 @@ class KnownHosts:
     def __repr__(self) -> str:
         return f"<KnownHosts {list(self.paths)} {self.lines} keys>"
 
+    def __reduce__(self) -> tuple[type[KnownHosts], tuple[tuple[str, ...]]]:
+        # Sent to another process (a sharded client's worker, a Dask task), the files
+        # are read again there: what accept-new wrote meanwhile is in them.
+        return KnownHosts, (self.paths,)
+
     def _read(self, path: str) -> None:
         try:
             with open(path, "rb") as source:

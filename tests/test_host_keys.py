@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import multiprocessing
 import os
+import pickle
 import subprocess
 import time
 from pathlib import Path
@@ -88,6 +89,13 @@ def test_plain_entry_known_changed_unknown(tmp_path, keys):
     assert changed.line.fingerprint == fingerprint(blob_of(keys["a"]))
     assert hosts.check("gamma", 22, blob_of(keys["a"])).status == UNKNOWN
     assert hosts.check("alpha", 2222, blob_of(keys["a"])).status == UNKNOWN
+
+
+def test_known_hosts_sent_to_another_process_reads_its_files_again(tmp_path, keys):
+    hosts = known(tmp_path, line_of("alpha", keys["a"]))
+    copy = pickle.loads(pickle.dumps(hosts))
+    assert (copy.paths, copy.lines) == (hosts.paths, 1)
+    assert copy.check("alpha", 22, blob_of(keys["a"])).status == KNOWN
 
 
 def test_a_different_key_type_for_a_listed_host_is_a_change(tmp_path, keys):
