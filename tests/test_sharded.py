@@ -243,6 +243,17 @@ def test_copy_progress_reaches_the_caller(seven, sshd, tmp_path):
         (host, 3000, 3000) for host in sshd.hosts[:7]}
 
 
+def test_copies_killed_as_they_start_are_stopped(seven, tmp_path):
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(8 * 1024 * 1024))
+    results = seven.copy_file(str(source), str(tmp_path / "killed-%s"), copy_args=range(7))
+    for result in results:
+        result.kill(block=True, timeout=30)
+    for result in results:
+        with pytest.raises(gevent.GreenletExit):
+            result.get()
+
+
 def test_copy_failures_name_their_host(sshd, closed_port, tmp_path):
     config = [HostConfig(), HostConfig(port=closed_port)]
     with ShardedSSHClient(sshd.hosts[:2], host_config=config, processes=2,

@@ -127,6 +127,7 @@ class _Worker:
         self._outbox = _Outbox(wire)
         self._runs: dict[int, list[HostOutput]] = {}
         self._copies: dict[int, Any] = {}
+        self._cancelled: set[int] = set()  # copies cancelled before they were recorded
         self._handlers: dict[str, Callable[..., None]] = {
             "run": self._run, "stdin": self._stdin, "copy": self._copy,
             "cancel": self._cancel, "gate": self._set_gate}
@@ -232,10 +233,13 @@ class _Worker:
         for request_id, result in zip(request_ids, results):
             self._copies[request_id] = result
             result.rawlink(self._copy_ended(request_id))
+            if request_id in self._cancelled:  # asked for while the copy was starting
+                result.kill(block=False)
 
     def _copy_ended(self, request_id: int) -> Callable[[Any], None]:
         def ended(result: Any) -> None:
             self._copies.pop(request_id, None)
+            self._cancelled.discard(request_id)
             self._outbox.put("reply", request_id, portable(result.exception))
         return ended
 
@@ -252,3 +256,5 @@ class _Worker:
         result = self._copies.get(request_id)
         if result is not None:
             result.kill(block=False)
+        else:  # not started yet (its local file is still being checked), or already over
+            self._cancelled.add(request_id)
