@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import os
+import time
 
 import gevent
 import pytest
@@ -143,6 +144,49 @@ def test_output_read_the_moment_commands_start_is_never_missed(engine, hosts, cl
         assert [each.value for each in runs] == [expected] * len(clients), command
     for client in clients:
         client.disconnect()
+
+
+class _LateStderrRead:
+    """A channel whose first stderr read starts only after a pause (a real one: the
+    process sleeps), so a short command's whole output and its end reach the socket
+    between the reader's stdout read and its stderr read. On a loaded machine that
+    happens by chance; here it happens every time."""
+
+    PAUSE = 0.5
+
+    def __init__(self, channel):
+        self._channel = channel
+        self._paused = False
+
+    def __getattr__(self, name):
+        return getattr(self._channel, name)
+
+    def _pause_once(self):
+        if not self._paused:
+            self._paused = True
+            time.sleep(self.PAUSE)
+
+    def read_stderr(self, *args):  # libssh2
+        self._pause_once()
+        return self._channel.read_stderr(*args)
+
+    def read_nonblocking(self, size, is_stderr=False):  # libssh
+        if is_stderr:
+            self._pause_once()
+        return self._channel.read_nonblocking(size, is_stderr)
+
+
+def test_output_filed_by_the_stderr_read_is_read_without_waiting_for_the_socket(client):
+    # The stderr read drains the socket after the stdout read found nothing; it files
+    # the stdout line and the command's end in the library's queue, and nothing more
+    # will arrive on the socket: a reader that then waited on it would never end.
+    output = client.run_command("sleep 0.1; echo out", read_timeout=5)
+    reader = output.buffers.stdout.reader
+    reader._channel = _LateStderrRead(reader._channel)
+
+    assert list(output.stdout) == ["out"]
+    client.wait_finished(output, timeout=5)
+    assert output.exit_code == 0
 
 
 def test_context_manager(engine, host, client_kwargs):

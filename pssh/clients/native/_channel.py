@@ -35,23 +35,39 @@ class ChannelReader(BaseChannelReader):
         """Read both streams until neither has data or ``FILL_LIMIT`` bytes came;
         True if anything arrived or the channel reached EOF.
 
+        Every libssh2 read first drains the socket into libssh2's queue, then takes its
+        own stream's bytes from the queue. So the stderr read, made after the stdout
+        read found nothing, may file stdout bytes (and the command's end) that arrived
+        in between; nothing more may ever come on the socket for them, so before giving
+        up the queue is checked for stdout bytes (without reading the socket), and
+        stdout read again if it has some.
+
         A stream whose buffer is full is left unread: libssh2 keeps what has arrived of
         it and stops opening the channel window, so the remote command waits.
         """
         channel = self._channel
         taken = 0
+        rechecked = False
         while taken < FILL_LIMIT:
             if not self.stdout.is_full():
                 size, data = channel.read(READ_SIZE)
                 if size > 0:
                     self.stdout.feed(data)
                     taken += size
+                    rechecked = False
                     continue
             if not self.stderr.is_full():
                 size, data = channel.read_stderr(READ_SIZE)
                 if size > 0:
                     self.stderr.feed(data)
                     taken += size
+                    rechecked = False
+                    continue
+                # Once only: a stdout read that still gets nothing is waiting to send
+                # (a window adjust), and the park waits for that.
+                if not rechecked and not self.stdout.is_full() and (
+                        channel.poll_channel_read(0)):
+                    rechecked = True
                     continue
             break
         if channel.eof():
