@@ -11,6 +11,9 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import socket as stdlib_socket
+import threading
+import time
 from collections.abc import Callable, Iterator
 
 import gevent
@@ -19,6 +22,7 @@ from gevent import socket
 from gevent.server import StreamServer
 
 from pssh.clients.native import ParallelSSHClient, SSHClient
+from pssh.clients.native._proxy import ChannelPump
 from pssh.clients.native.tunnel import FORWARDER, LocalForwarder, PortForwards, TunnelServer
 from pssh.exceptions import ConnectionError, SessionError, SSHError
 
@@ -375,3 +379,65 @@ def test_forward_ports_refuses_a_bad_port_before_connecting(hosts, client_kwargs
     client = ParallelSSHClient(hosts[:2], **client_kwargs)
     with pytest.raises(ValueError, match="port"):
         client.forward_ports(LOOPBACK, 70000)
+
+
+class _LateRead:
+    """A channel whose first read starts only after a pause in which the process
+    sleeps, so bytes for another channel reach the session's socket meanwhile and
+    this read files them in libssh2's queue."""
+
+    def __init__(self, channel: object) -> None:
+        self._channel = channel
+        self._paused = False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._channel, name)
+
+    def read(self, *args: object) -> object:
+        if not self._paused:
+            self._paused = True
+            time.sleep(0.5)
+        return self._channel.read(*args)
+
+
+def _thread_listener(greeting: bytes | None) -> tuple[int, threading.Event]:
+    """A listener in a real thread (the paused read blocks gevent's hub): it accepts one
+    connection and, if ``greeting``, sends it 0.1 s later; it holds the connection until
+    the returned event is set."""
+    server = stdlib_socket.create_server((LOOPBACK, 0))
+    done = threading.Event()
+
+    def serve() -> None:
+        with server:
+            conn, _ = server.accept()
+            with conn:
+                if greeting:
+                    time.sleep(0.1)
+                    conn.sendall(greeting)
+                done.wait(30)
+    threading.Thread(target=serve, daemon=True).start()
+    return server.getsockname()[1], done
+
+
+def test_bytes_filed_by_another_tunnels_read_are_delivered(ssh):
+    # The first pass reads the speaking tunnel before its bytes arrive, then the silent
+    # tunnel's read drains the socket and files them; nothing more comes on the socket.
+    speaker, speaker_done = _thread_listener(b"hello")
+    silent, silent_done = _thread_listener(None)
+    pump = ChannelPump(ssh, "test")
+    ends = []
+    try:
+        for port, wrap in ((speaker, lambda channel: channel), (silent, _LateRead)):
+            channel = ssh.open_channel("direct_tcpip_ex", LOOPBACK, port, LOOPBACK, 0,
+                                       deadline=None, action="opening a test tunnel")
+            local, peer = socket.socketpair()
+            ends.append(peer)
+            pump.add(wrap(channel), local, f"port {port}")
+        ends[0].settimeout(5)
+        assert ends[0].recv(100) == b"hello"
+    finally:
+        speaker_done.set()
+        silent_done.set()
+        pump.close()
+        for end in ends:
+            end.close()
