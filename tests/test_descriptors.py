@@ -14,6 +14,7 @@ host ended with, or the error the run raised, as JSON; its log goes to stderr.
 from __future__ import annotations
 
 import errno
+import gc
 import json
 import os
 import pickle
@@ -203,9 +204,16 @@ def _grown_and_counted(client: Any) -> tuple[int, int]:
     # gevent makes its event loop's descriptors (epoll, an eventfd) on first use, once
     # per process: the margin's business, not the hosts'.
     gevent.get_hub().threadpool.apply(int)
-    before = open_descriptors()
-    gevent.joinall(client.connect_auth(), raise_error=True)
-    grown = open_descriptors() - before
+    # Earlier tests' clients left in reference cycles would close their sockets when the
+    # collector happens to run, in the middle of the count: collect them first.
+    gc.collect()
+    gc.disable()
+    try:
+        before = open_descriptors()
+        gevent.joinall(client.connect_auth(), raise_error=True)
+        grown = open_descriptors() - before
+    finally:
+        gc.enable()
     client.disconnect()
     return grown, counted
 

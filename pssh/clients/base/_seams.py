@@ -34,6 +34,10 @@ class ChannelClient(Protocol):
     def call_once(self, attempt: Callable[[], Any], action: str) -> Any:
         """Run non-blocking library work once, never waiting, translating errors."""
 
+    def taken_bytes(self) -> int | None:
+        """How many bytes the library has read from the socket so far, or ``None`` where
+        the kernel does not say (a socket that is not TCP)."""
+
     def close_quietly(self, channel: Any) -> None:
         """Close ``channel`` on a best-effort basis, within a short deadline of its own."""
 

@@ -571,6 +571,17 @@ class BaseSSHClient(PollMixIn):
         on the connection in between; errors as for :meth:`call`."""
         self._translated(action, lambda waiter: waiter.until(attempt, deadline))
 
+    def taken_bytes(self) -> int | None:
+        """How many bytes the library has read from the socket so far (see
+        :meth:`BaseSessionWaiter.taken_bytes`); ``None`` without a connection or where
+        the kernel does not say.
+
+        An attempt that reads several streams compares two counts: the library's read of
+        one stream may take from the socket, and file, bytes of a stream read before it
+        in the same attempt, and nothing more may come on the socket for them."""
+        waiter = self._waiter
+        return waiter.taken_bytes() if waiter is not None else None
+
     def call_once(self, attempt: Callable[[], Any], action: str) -> Any:
         """Run non-blocking library work once, never waiting; errors as for :meth:`call`."""
         def run(waiter: BaseSessionWaiter) -> Any:

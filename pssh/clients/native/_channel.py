@@ -38,36 +38,29 @@ class ChannelReader(BaseChannelReader):
         Every libssh2 read first drains the socket into libssh2's queue, then takes its
         own stream's bytes from the queue. So the stderr read, made after the stdout
         read found nothing, may file stdout bytes (and the command's end) that arrived
-        in between; nothing more may ever come on the socket for them, so before giving
-        up the queue is checked for stdout bytes (without reading the socket), and
-        stdout read again if it has some.
+        in between, and nothing more may come on the socket for them: if the stderr
+        read took bytes from the socket (the kernel's count says), stdout is read again.
 
         A stream whose buffer is full is left unread: libssh2 keeps what has arrived of
         it and stops opening the channel window, so the remote command waits.
         """
         channel = self._channel
         taken = 0
-        rechecked = False
         while taken < FILL_LIMIT:
             if not self.stdout.is_full():
                 size, data = channel.read(READ_SIZE)
                 if size > 0:
                     self.stdout.feed(data)
                     taken += size
-                    rechecked = False
                     continue
             if not self.stderr.is_full():
+                before = None if self.stdout.is_full() else self._client.taken_bytes()
                 size, data = channel.read_stderr(READ_SIZE)
                 if size > 0:
                     self.stderr.feed(data)
                     taken += size
-                    rechecked = False
                     continue
-                # Once only: a stdout read that still gets nothing is waiting to send
-                # (a window adjust), and the park waits for that.
-                if not rechecked and not self.stdout.is_full() and (
-                        channel.poll_channel_read(0)):
-                    rechecked = True
+                if before is not None and self._client.taken_bytes() != before:
                     continue
             break
         if channel.eof():

@@ -86,12 +86,6 @@ class _Tunnel:
         return self.queued >= QUEUE_LIMIT
 
 
-def _has_filed(tunnel: _Tunnel) -> bool:
-    """libssh2 holds bytes or the end of ``tunnel``'s channel (checked without reading
-    the socket)."""
-    return bool(tunnel.channel.poll_channel_read(0) or tunnel.channel.eof())
-
-
 class ChannelPump:
     """Moves the bytes of every tunnel on one client's session.
 
@@ -145,19 +139,19 @@ class ChannelPump:
             self.close()
 
     def _read_once(self) -> bool:
-        """Read every tunnel once; whether anything moved (or nothing is left).
+        """Read every tunnel until something moves or a pass takes nothing from the
+        socket; whether anything moved (or nothing is left).
 
         Each libssh2 read first drains the session's socket, so a later tunnel's read
-        may file bytes (or the end) for a tunnel read earlier in the same pass; nothing
-        more may come on the socket for them. After a pass that moved nothing, libssh2's
-        queue is checked for such bytes without reading the socket, and the tunnels are
-        read once more if there are any. (If that pass moves nothing either, libssh2 is
-        waiting to send a window adjust, and the park waits for that.)
+        may file bytes (or the end) for a tunnel read earlier in the same pass, and
+        nothing more may come on the socket for them. A pass that moved nothing is
+        therefore repeated while it took bytes from the socket (the kernel's count says).
         """
-        progressed = self._read_pass()
-        if not progressed and any(_has_filed(tunnel) for tunnel in self._readable()):
+        while True:
+            before = self.client.taken_bytes()
             progressed = self._read_pass()
-        return progressed
+            if progressed or before is None or self.client.taken_bytes() == before:
+                return progressed
 
     def _readable(self) -> list[_Tunnel]:
         return [tunnel for tunnel in self._tunnels if not (tunnel.eof or tunnel.is_full())]

@@ -46,9 +46,6 @@ _NO_STATUS = -1  # what libssh's get_exit_status returns while it has none
 class LibsshClient(ChannelClient, Protocol):
     """What this module needs of a libssh client beyond :class:`ChannelClient`."""
 
-    def taken_bytes(self) -> int | None:
-        """How many bytes libssh has read from the socket so far, if the kernel says."""
-
     def check_alive(self) -> None:
         """Raise if the connection has closed."""
 

@@ -231,12 +231,6 @@ class SSHClient(WithoutCopies, BaseSSHClient):
         """Wait until libssh has handed every queued byte to the socket."""
         self._session_call("blocking_flush", 0, deadline=deadline, action="sending")
 
-    def taken_bytes(self) -> int | None:
-        """How many bytes libssh has read from the socket so far (see
-        ``SessionWaiter.taken_bytes`` in ``pssh.clients.ssh._wait``)."""
-        waiter = self._waiter
-        return waiter.taken_bytes() if isinstance(waiter, SessionWaiter) else None
-
     def _session_call(self, method: str, *args: Any, deadline: float | None, action: str,
                       again: int | None = None) -> Any:
         """Run a method of the session in the wait loop (the session of the waiter, so a
