@@ -15,6 +15,10 @@ beside a command, a keepalive). A libssh2 call made for one channel drains the s
 and queues packets for the others inside libssh2, where their socket watchers cannot see
 them. The rule that wakes the others after such a call, and stops two waiters from
 bouncing each other, is shared with the libssh engine (``pssh.clients.base._wait``).
+One greenlet's own attempt can fall into the same gap: its stderr read (or a second
+tunnel's read) files bytes for the stream it read just before. The output reader and the
+tunnel pump read again when such a read took bytes from the socket, by the kernel's
+count (``taken_bytes``), instead of parking on a socket that may stay quiet.
 """
 
 from __future__ import annotations
