@@ -573,8 +573,8 @@ class BaseSSHClient(PollMixIn):
 
     def taken_bytes(self) -> int | None:
         """How many bytes the library has read from the socket so far (see
-        :meth:`BaseSessionWaiter.taken_bytes`); ``None`` without a connection or where
-        the kernel does not say.
+        ``BaseSessionWaiter.taken_bytes`` in ``pssh.clients.base._wait``); ``None``
+        without a connection or where the kernel does not say.
 
         An attempt that reads several streams compares two counts: the library's read of
         one stream may take from the socket, and file, bytes of a stream read before it
