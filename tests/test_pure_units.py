@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 import subprocess
 import time
 
@@ -14,6 +15,7 @@ from pssh._deadline import check_timeout, deadline_after, earliest, time_left
 from pssh._secrets import openssh_public_key_line
 from pssh._shards import share, split
 from pssh._validate import check_hosts, check_pkey, check_port, read_key
+from pssh.clients.base._wait import BaseSessionWaiter
 from pssh.exceptions import HostArgumentError, PKeyFileError
 from pssh.output import LineBuffer
 
@@ -351,3 +353,37 @@ def test_public_key_line_of_a_pem_key_is_none(tmp_path) -> None:
 def test_a_limit_shared_among_parts_gives_each_at_least_one() -> None:
     assert [share(8, parts) for parts in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
     assert share(None, 4) is None
+
+
+def test_taken_bytes_counts_what_was_read_from_a_tcp_socket() -> None:
+    server = socket.create_server(("127.0.0.1", 0))
+    with server, socket.create_connection(server.getsockname()) as ours:
+        theirs, _ = server.accept()
+        with theirs:
+            waiter = BaseSessionWaiter(None, ours.fileno())
+            before = waiter.taken_bytes()
+            theirs.sendall(b"x" * 100)
+            ours.recv(40)  # the kernel has all 100 once 40 can be read
+
+            assert before == 0 and waiter.taken_bytes() == 40
+
+
+def test_taken_bytes_while_bytes_stream_in_differs_from_every_other_count(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    server = socket.create_server(("127.0.0.1", 0))
+    with server, socket.create_connection(server.getsockname()) as ours:
+        waiter = BaseSessionWaiter(None, ours.fileno())
+        queue_lengths = iter(range(100))  # a queue that grows between every two looks
+        monkeypatch.setattr(waiter, "_unread_bytes", lambda: next(queue_lengths))
+
+        counts = [waiter.taken_bytes() for _ in range(3)]
+
+        assert len(set(counts)) == 3 and all(count is not None for count in counts)
+
+
+def test_taken_bytes_of_a_socket_pair_is_none() -> None:
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        waiter = BaseSessionWaiter(None, ours.fileno())
+        assert waiter.taken_bytes() is None
+        assert waiter.taken_bytes() is None

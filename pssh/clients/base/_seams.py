@@ -35,8 +35,10 @@ class ChannelClient(Protocol):
         """Run non-blocking library work once, never waiting, translating errors."""
 
     def taken_bytes(self) -> int | None:
-        """How many bytes the library has read from the socket so far, or ``None`` where
-        the kernel does not say (a socket that is not TCP)."""
+        """How many bytes the library has read from the socket so far; two equal counts
+        mean it read none in between. ``None`` without a connection or where the kernel
+        does not count (a socket pair behind a bastion, whose bytes come from a greenlet
+        of this hub and so cannot arrive in the middle of one attempt)."""
 
     def close_quietly(self, channel: Any) -> None:
         """Close ``channel`` on a best-effort basis, within a short deadline of its own."""

@@ -24,7 +24,9 @@ The engines' modules say how their library reads the socket.
 from __future__ import annotations
 
 import array
+import errno
 import fcntl
+import itertools
 import socket
 import sys
 import termios
@@ -37,8 +39,10 @@ from ._tcp import QuickAck
 
 __all__ = ["READ", "WRITE", "SIBLING", "DeadlineExceeded", "BaseSessionWaiter"]
 
+_TCP_INFO: int | None = getattr(socket, "TCP_INFO", None)  # Linux only
 _TCP_INFO_LENGTH = 256
 _BYTES_RECEIVED = slice(128, 136)  # struct tcp_info.tcpi_bytes_received, Linux >= 4.1
+_BUSY_COUNTS = itertools.count(-1, -1)  # see BaseSessionWaiter.taken_bytes
 
 READ = 1  # libev/libuv event bits, as gevent's io watchers take them
 WRITE = 2
@@ -81,6 +85,7 @@ class BaseSessionWaiter:
         self.fileno = fileno
         self._parked: set[_Parking] = set()
         self._quick_ack = QuickAck(fileno)
+        self._countable = True  # until the kernel says the socket has no TCP counts
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} fd={self.fileno} parked={len(self._parked)}>"
@@ -135,13 +140,19 @@ class BaseSessionWaiter:
         return mark is not None and self.taken_bytes() != mark
 
     def taken_bytes(self) -> int | None:
-        """How many bytes libssh has taken from the socket so far, or ``None`` where the
-        kernel does not tell (not Linux, or not TCP).
+        """How many bytes the library has taken from the socket so far, or ``None`` where
+        the kernel does not count them (a socket that is not TCP, not Linux, or closed).
 
         Linux counts the bytes a TCP socket has received; minus those still queued, that
-        is what libssh has read. Bytes arriving between the two queries would skew the
-        difference, so the count is only taken between two equal queue lengths.
+        is what the library has read. Bytes arriving between the two queries would skew
+        the difference, so the count is only taken between two equal queue lengths.
+        While bytes keep arriving faster than that, the result is a negative number never
+        returned before: compared with any other count it shows a change, as it should,
+        since the library may be taking those bytes.
         """
+        option = _TCP_INFO
+        if option is None or not self._countable:
+            return None
         try:
             view = socket.socket(fileno=self.fileno)
         except OSError:
@@ -149,16 +160,19 @@ class BaseSessionWaiter:
         try:
             for _ in range(3):
                 queued = self._unread_bytes()
-                info = view.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_LENGTH)
+                info = view.getsockopt(socket.IPPROTO_TCP, option, _TCP_INFO_LENGTH)
                 if len(info) < _BYTES_RECEIVED.stop:
+                    self._countable = False
                     return None
                 if self._unread_bytes() == queued:
                     return int.from_bytes(info[_BYTES_RECEIVED], sys.byteorder) - queued
-        except OSError:
+        except OSError as exc:
+            if exc.errno in (errno.EOPNOTSUPP, errno.ENOPROTOOPT):
+                self._countable = False  # not TCP: a socket pair behind a bastion
             return None
         finally:
             view.detach()
-        return None
+        return next(_BUSY_COUNTS)
 
     def _unread_bytes(self) -> int:
         count = array.array("i", [0])

@@ -53,9 +53,10 @@ class SessionWaiter(BaseSessionWaiter):
         sent = 0
         reason = None
         while sent < len(view):
+            mark = self._bytes_mark(reason)
             rc, written = write(view[sent:].tobytes() if sent else data)
             sent += max(written, 0)
-            self.after_call(reason, progressed=written > 0)
+            self.after_call(reason, written > 0, mark)
             reason = self.park(deadline) if rc == EAGAIN and sent < len(view) else None
         return sent
 

@@ -27,10 +27,10 @@ them. Two rules prevent that:
   wakes the others only if its call did take bytes from the socket, so two waiters cannot
   bounce each other forever.
 - ``taken_bytes`` (in ``pssh.clients.base._wait``, shared with the native engine) says
-  exactly whether libssh took bytes from the socket between two moments, from the
-  kernel's own counters (Linux reports, for a TCP socket, how many bytes it has received
-  and how many are still queued). Callers that read several streams use it before
-  parking (see ``_channel.py``).
+  whether libssh took bytes from the socket between two moments (or may have, while
+  bytes stream in too fast to count), from the kernel's own counters (Linux reports, for
+  a TCP socket, how many bytes it has received and how many are still queued). Callers
+  that read several streams use it before parking (see ``_channel.py``).
 
 Where the kernel does not report the counts (not Linux), the second rule is off: output
 that arrives between two of libssh's reads of the socket in one attempt, for a stream
