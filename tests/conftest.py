@@ -41,6 +41,36 @@ ENGINES = ["native", "ssh"]  # pssh.clients.native (libssh2) and pssh.clients.ss
 NATIVE_ONLY = pytest.mark.parametrize("engine", ["native"], indirect=True)
 
 
+class LateRead:
+    """Holds one library read back until a peer's bytes have reached a session's socket,
+    by blocking the whole process (gevent's hub too): ``trigger`` makes the peer send,
+    then the read waits for the socket to be readable and a little more, so the bytes
+    and whatever follows them at once are all there before the read drains the socket.
+    ``took_bytes`` then says whether that read took bytes from the socket, which is the
+    point of the exercise (see ``pssh.clients.base._wait``)."""
+
+    SETTLE = 0.3
+
+    def __init__(self, client: Any, trigger: Callable[[], None]) -> None:
+        self._client = client
+        self._trigger = trigger
+        self.took_bytes: bool | None = None  # None until the held read has run
+
+    def run(self, read: Callable[[], Any]) -> Any:
+        if self.took_bytes is not None:
+            return read()
+        self._trigger()
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._client.sock.fileno(), selectors.EVENT_READ)
+            selector.select(10)
+        time.sleep(self.SETTLE)
+        before = self._client.taken_bytes()
+        try:
+            return read()  # libssh may raise EOF here: the stream has ended
+        finally:
+            self.took_bytes = self._client.taken_bytes() != before
+
+
 def wait_until(condition: Callable[[], Any], timeout: float = 10.0,
                what: str = "the condition") -> Any:
     """Return ``condition()``'s first truthy value, checking every few milliseconds.

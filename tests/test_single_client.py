@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import gc
 import os
-import time
 
 import gevent
 import pytest
-from conftest import NATIVE_ONLY, assert_names_host, keygen
+from conftest import NATIVE_ONLY, LateRead, assert_names_host, keygen
 
 from pssh.clients import SSHClient
 from pssh.clients.native import SSHClient as NativeSSHClient
@@ -147,46 +146,41 @@ def test_output_read_the_moment_commands_start_is_never_missed(engine, hosts, cl
 
 
 class _LateStderrRead:
-    """A channel whose first stderr read starts only after a pause (a real one: the
-    process sleeps), so a short command's whole output and its end reach the socket
-    between the reader's stdout read and its stderr read. On a loaded machine that
-    happens by chance; here it happens every time."""
+    """A channel whose first stderr read is held back (see ``conftest.LateRead``)."""
 
-    PAUSE = 0.5
-
-    def __init__(self, channel):
+    def __init__(self, channel, late):
         self._channel = channel
-        self._paused = False
+        self.late = late
 
     def __getattr__(self, name):
         return getattr(self._channel, name)
 
-    def _pause_once(self):
-        if not self._paused:
-            self._paused = True
-            time.sleep(self.PAUSE)
-
     def read_stderr(self, *args):  # libssh2
-        self._pause_once()
-        return self._channel.read_stderr(*args)
+        return self.late.run(lambda: self._channel.read_stderr(*args))
 
     def read_nonblocking(self, size, is_stderr=False):  # libssh
-        if is_stderr:
-            self._pause_once()
-        return self._channel.read_nonblocking(size, is_stderr)
+        if not is_stderr:
+            return self._channel.read_nonblocking(size, is_stderr)
+        return self.late.run(lambda: self._channel.read_nonblocking(size, is_stderr))
 
 
-def test_output_filed_by_the_stderr_read_is_read_without_waiting_for_the_socket(client):
-    # The stderr read drains the socket after the stdout read found nothing; it files
-    # the stdout line and the command's end in the library's queue, and nothing more
-    # will arrive on the socket: a reader that then waited on it would never end.
-    output = client.run_command("sleep 0.1; echo out", read_timeout=5)
+def test_output_filed_by_the_stderr_read_is_read_without_waiting_for_the_socket(
+        client, tmp_path):
+    # The stdout read finds nothing (the command waits for the mark); then the command's
+    # line and its end reach the socket before the stderr read, which drains the socket
+    # and files them in the library's queue. Nothing more will come on the socket, so a
+    # reader that then parked on it would never end.
+    mark = tmp_path / "go"
+    output = client.run_command(
+        f"while [ ! -e {mark} ]; do sleep 0.01; done; echo out", read_timeout=5)
     reader = output.buffers.stdout.reader
-    reader._channel = _LateStderrRead(reader._channel)
+    late = LateRead(client, mark.touch)
+    reader._channel = _LateStderrRead(reader._channel, late)
 
     assert list(output.stdout) == ["out"]
     client.wait_finished(output, timeout=5)
     assert output.exit_code == 0
+    assert late.took_bytes  # the race was really run
 
 
 def test_context_manager(engine, host, client_kwargs):

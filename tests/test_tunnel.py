@@ -13,11 +13,12 @@ import os
 import signal
 import socket as stdlib_socket
 import threading
-import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import gevent
 import pytest
+from conftest import LateRead
 from gevent import socket
 from gevent.server import StreamServer
 
@@ -381,53 +382,53 @@ def test_forward_ports_refuses_a_bad_port_before_connecting(hosts, client_kwargs
         client.forward_ports(LOOPBACK, 70000)
 
 
-class _LateRead:
-    """A channel whose first read starts only after a pause in which the process
-    sleeps, so bytes for another channel reach the session's socket meanwhile and
-    this read files them in libssh2's queue."""
+class _HeldRead:
+    """A channel whose first read is held back (see ``conftest.LateRead``)."""
 
-    def __init__(self, channel: object) -> None:
+    def __init__(self, channel: Any, late: LateRead) -> None:
         self._channel = channel
-        self._paused = False
+        self.late = late
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._channel, name)
 
     def read(self, *args: object) -> object:
-        if not self._paused:
-            self._paused = True
-            time.sleep(0.5)
-        return self._channel.read(*args)
+        return self.late.run(lambda: self._channel.read(*args))
 
 
-def _thread_listener(greeting: bytes | None) -> tuple[int, threading.Event]:
-    """A listener in a real thread (the paused read blocks gevent's hub): it accepts one
-    connection and, if ``greeting``, sends it 0.1 s later; it holds the connection until
-    the returned event is set."""
+def _thread_listener(greet: threading.Event | None) -> tuple[int, threading.Event]:
+    """A listener in a real thread (the held read blocks gevent's hub): it accepts one
+    connection and, given ``greet``, sends b"hello" once that is set; it holds the
+    connection until the returned event is set."""
     server = stdlib_socket.create_server((LOOPBACK, 0))
+    server.settimeout(30)
     done = threading.Event()
 
     def serve() -> None:
         with server:
             conn, _ = server.accept()
             with conn:
-                if greeting:
-                    time.sleep(0.1)
-                    conn.sendall(greeting)
+                if greet is not None and greet.wait(30):
+                    conn.sendall(b"hello")
                 done.wait(30)
     threading.Thread(target=serve, daemon=True).start()
     return server.getsockname()[1], done
 
 
 def test_bytes_filed_by_another_tunnels_read_are_delivered(ssh):
-    # The first pass reads the speaking tunnel before its bytes arrive, then the silent
-    # tunnel's read drains the socket and files them; nothing more comes on the socket.
-    speaker, speaker_done = _thread_listener(b"hello")
+    # A pass reads the speaking tunnel before it speaks; its bytes then reach the socket
+    # before the silent tunnel's read, which drains the socket and files them in
+    # libssh2's queue. Nothing more comes on the socket, so a pump that then parked on
+    # it would never deliver them.
+    greet = threading.Event()
+    speaker, speaker_done = _thread_listener(greet)
     silent, silent_done = _thread_listener(None)
+    late = LateRead(ssh, greet.set)
     pump = ChannelPump(ssh, "test")
     ends = []
     try:
-        for port, wrap in ((speaker, lambda channel: channel), (silent, _LateRead)):
+        for port, wrap in ((speaker, lambda channel: channel),
+                           (silent, lambda channel: _HeldRead(channel, late))):
             channel = ssh.open_channel("direct_tcpip_ex", LOOPBACK, port, LOOPBACK, 0,
                                        deadline=None, action="opening a test tunnel")
             local, peer = socket.socketpair()
@@ -435,7 +436,9 @@ def test_bytes_filed_by_another_tunnels_read_are_delivered(ssh):
             pump.add(wrap(channel), local, f"port {port}")
         ends[0].settimeout(5)
         assert ends[0].recv(100) == b"hello"
+        assert late.took_bytes  # the race was really run
     finally:
+        greet.set()
         speaker_done.set()
         silent_done.set()
         pump.close()
