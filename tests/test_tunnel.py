@@ -180,6 +180,31 @@ def test_large_download_arrives_intact(service, tunnel_to):
     assert hashlib.sha256(received).digest() == hashlib.sha256(payload).digest()
 
 
+def test_a_peer_that_does_not_read_leaves_the_pump_idle(service, tunnel_to, monkeypatch):
+    # Its tunnel fills, and the session's socket stays readable with bytes for it: the
+    # pump's reader waits for room instead of waking on that socket over and over (it
+    # used to, at 100% CPU). Once the peer reads, everything arrives.
+    attempts = []
+    read_once = ChannelPump._read_once
+
+    def counted(pump: ChannelPump) -> bool:
+        attempts.append(1)
+        return read_once(pump)
+    monkeypatch.setattr(ChannelPump, "_read_once", counted)
+    payload = os.urandom(BIG)
+    server = tunnel_to(service(_source(payload)))
+
+    with _connect(server.listen_port) as conn:
+        gevent.sleep(1)  # the tunnel fills
+        before = len(attempts)
+        gevent.sleep(1)
+        idle_attempts = len(attempts) - before
+        received = _read_to_eof(conn)
+
+    assert idle_attempts <= 3
+    assert hashlib.sha256(received).digest() == hashlib.sha256(payload).digest()
+
+
 def test_both_directions_at_once_through_one_connection(service, tunnel_to):
     payload = os.urandom(BIG // 2)
     server = tunnel_to(service(_echo))

@@ -102,6 +102,7 @@ class ChannelPump:
         self._on_failure = on_failure
         self._tunnels: list[_Tunnel] = []
         self._reader: gevent.Greenlet | None = None
+        self._room = Event()  # set when a tunnel may have become readable again
 
     def __repr__(self) -> str:
         return f"<ChannelPump {self.where} {len(self._tunnels)} tunnels>"
@@ -115,6 +116,7 @@ class ChannelPump:
         set once it has."""
         tunnel = _Tunnel(channel, local, target)
         self._tunnels.append(tunnel)
+        self._room.set()
         gevent.spawn(self._deliver, tunnel)
         gevent.spawn(self._uplink, tunnel)
         if self._reader is None or self._reader.dead:
@@ -127,9 +129,19 @@ class ChannelPump:
             self._close_tunnel(tunnel)
 
     def _read_all(self) -> None:
-        """Read every tunnel's channel until no tunnel is left or the session fails."""
+        """Read every tunnel's channel until no tunnel is left or the session fails.
+
+        While every tunnel is full or has ended, the reader waits for a deliverer to make
+        room (or a tunnel to come or go) rather than on the session's socket, which stays
+        readable with bytes for the full tunnels: parking there would wake at once, over
+        and over, for as long as a local peer does not read.
+        """
         try:
             while self._tunnels:
+                if not self._readable():
+                    self._room.clear()
+                    self._room.wait()
+                    continue
                 self.client.wait_for(self._read_once, deadline=None,
                                      action=f"relaying through {self.where}")
         except SSHError as exc:
@@ -148,6 +160,8 @@ class ChannelPump:
         therefore repeated while it took bytes from the socket (the kernel's count says).
         """
         while True:
+            if not self._readable():
+                return True  # nothing to read now: _read_all waits for room
             before = self.client.taken_bytes()
             progressed = self._read_pass()
             if progressed or before is None or self.client.taken_bytes() == before:
@@ -182,7 +196,8 @@ class ChannelPump:
                     was_full = tunnel.is_full()
                     tunnel.queued -= len(chunk)
                     if was_full and not tunnel.is_full():
-                        self.client.wake_waiters()  # the reader may read this channel again
+                        self._room.set()  # the reader may read this channel again
+                        self.client.wake_waiters()
                 if tunnel.eof and not tunnel.closed:
                     tunnel.local.shutdown(socket.SHUT_WR)
                     tunnel.delivered_eof = True
@@ -227,6 +242,7 @@ class ChannelPump:
             pass
         tunnel.local.close()
         tunnel.done.set()
+        self._room.set()
         if self.client.is_connected():
             self.client.close_quietly(tunnel.channel)
             self.client.wake_waiters()  # the reader may have no tunnel left to read
