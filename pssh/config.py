@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -133,6 +134,16 @@ class HostConfig:
         """The fields that were set, by name."""
         return {f.name: getattr(self, f.name) for f in fields(self)
                 if getattr(self, f.name) is not None}
+
+
+def configured_value(host_config: Sequence[HostConfig] | None, position: int,
+                     name: str) -> Any:
+    """The ``HostConfig`` value of setting ``name`` for the host at ``position``, or
+    ``None`` where there is no ``host_config``, no entry for that host, or no value set
+    (then the client's own value applies)."""
+    if host_config is None or position >= len(host_config):
+        return None
+    return getattr(host_config[position], name)
 
 
 def _check(config: HostConfig, name: str, valid: Any, expected: str) -> None:

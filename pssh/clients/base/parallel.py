@@ -49,7 +49,7 @@ from ..._validate import (
     check_text,
     read_key,
 )
-from ...config import HostConfig
+from ...config import HostConfig, configured_value
 from ...constants import (
     DEFAULT_BUFFER_LIMIT,
     DEFAULT_HANDSHAKE_LIMIT,
@@ -302,10 +302,8 @@ class BaseParallelSSHClient(OutputWaiting):
         return client
 
     def _alias(self, position: int) -> str | None:
-        if self.host_config is not None and position < len(self.host_config):
-            alias: str | None = self.host_config[position].alias
-            return alias
-        return None
+        alias: str | None = configured_value(self.host_config, position, "alias")
+        return alias
 
     def _host_settings(self, position: int) -> dict[str, Any]:
         """The keyword arguments of the ``SSHClient`` at ``position``: this client's value

@@ -40,7 +40,7 @@ from ..._known_hosts import DEFAULT_KNOWN_HOSTS, DEFAULT_POLICY, KnownHostsSetti
 from ..._shards import share, split
 from ..._ssh_settings import SSHConfigSetting
 from ..._validate import check_buffer_limit, check_command, check_encoding
-from ...config import HostConfig
+from ...config import HostConfig, configured_value
 from ...constants import (
     DEFAULT_BUFFER_LIMIT,
     DEFAULT_HANDSHAKE_LIMIT,
@@ -150,15 +150,11 @@ class ShardedSSHClient(OutputWaiting):
         return shards
 
     def _port_of(self, position: int) -> int:
-        port: int | None = None
-        if self.host_config is not None:
-            port = self.host_config[position].port
+        port: int | None = configured_value(self.host_config, position, "port")
         return self.port if port is None else port
 
     def _alias(self, position: int) -> str | None:
-        if self.host_config is None:
-            return None
-        alias: str | None = self.host_config[position].alias
+        alias: str | None = configured_value(self.host_config, position, "alias")
         return alias
 
     @property
