@@ -45,8 +45,8 @@ fast stream read as it arrives stays within a few buffers' worth of memory."""
 class ChannelReader:
     """Fills one command's stdout/stderr buffers from its channel.
 
-    Engines implement :meth:`_step` and :meth:`_release_channel`, and call
-    :meth:`_finish` from their step once the command has ended.
+    Engines implement :meth:`_step`, :meth:`_read` and :meth:`_release_channel`, and
+    call :meth:`_finish` from their step once the command has ended.
     """
 
     def __init__(self, client: ChannelClient, channel: Any) -> None:
@@ -139,7 +139,38 @@ class ChannelReader:
         self.stderr.eof.set()
         self._release_channel()
 
+    def _read_available(self) -> int:
+        """Read both streams until neither has data or ``FILL_LIMIT`` bytes came; how
+        many bytes came.
+
+        A library's read of one stream may first take whatever the socket holds, and file
+        it by stream inside the library. So the stderr read, made after the stdout read
+        found nothing, may file stdout bytes (or the end of stdout) that arrived in
+        between, and nothing more may come on the socket for them: parking then would
+        wait for bytes the library already holds. So if the stderr read took bytes from
+        the socket (the kernel's count says), another round reads what it filed.
+        """
+        taken = 0
+        while taken < FILL_LIMIT:
+            size = self._read(False, self.stdout)
+            if not size:
+                before = self._client.taken_bytes()
+                size = self._read(True, self.stderr)
+                if size is None or (not size and (
+                        before is None or self._client.taken_bytes() == before)):
+                    break
+            taken += size or 0
+        return taken
+
     # -- engine hooks -----------------------------------------------------------------------
+
+    def _read(self, is_stderr: bool, buffer: LineBuffer) -> int | None:
+        """Move what has arrived of one stream into ``buffer``, never waiting; how many
+        bytes came, or ``None`` if the stream was not read: its buffer is full (the
+        library keeps the rest and holds the channel window shut, so the remote command
+        waits) or it has ended."""
+        raise NotImplementedError
+
 
     def _step(self) -> bool:
         """Move what has arrived, never waiting; True if anything came or the command

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from ssh.exceptions import EOF
 
 from ...output import LineBuffer
-from ..base._channel import FILL_LIMIT, READ_SIZE, Stdin
+from ..base._channel import READ_SIZE, Stdin
 from ..base._channel import ChannelReader as BaseChannelReader
 from ..base._seams import ChannelClient
 
@@ -91,29 +91,9 @@ class ChannelReader(BaseChannelReader):
                 return True
         return taken > 0
 
-    def _read_available(self) -> int:
-        """Read both streams until neither has data or ``FILL_LIMIT`` bytes came.
-
-        Reading an empty stream makes libssh read the socket, and what it reads may
-        belong to the other stream: the stderr read can file stdout bytes (or the end of
-        stdout) after stdout was found empty. Parking then would wait for bytes libssh
-        already holds, so a round that finds nothing counts only if libssh took nothing
-        from the socket meanwhile; otherwise another round reads what it filed.
-        """
-        taken = 0
-        while taken < FILL_LIMIT:
-            before = self._client.taken_bytes()
-            size = self._read(False, self.stdout) + self._read(True, self.stderr)
-            if size:
-                taken += size
-            elif self._is_at_eof() or before is None or (
-                    self._client.taken_bytes() == before):
-                break
-        return taken
-
-    def _read(self, is_stderr: bool, buffer: LineBuffer) -> int:
+    def _read(self, is_stderr: bool, buffer: LineBuffer) -> int | None:
         if self._ended[is_stderr] or buffer.is_full():
-            return 0  # a full buffer: libssh keeps the rest and holds the window shut
+            return None
         try:
             size, data = self._channel.read_nonblocking(READ_SIZE, is_stderr)
         except EOF:
