@@ -160,19 +160,20 @@ class ChannelPump:
         therefore repeated while it took bytes from the socket (the kernel's count says).
         """
         while True:
-            if not self._readable():
+            readable = self._readable()
+            if not readable:
                 return True  # nothing to read now: _read_all waits for room
             before = self.client.taken_bytes()
-            progressed = self._read_pass()
+            progressed = self._read_pass(readable)
             if progressed or before is None or self.client.taken_bytes() == before:
                 return progressed
 
     def _readable(self) -> list[_Tunnel]:
         return [tunnel for tunnel in self._tunnels if not (tunnel.eof or tunnel.is_full())]
 
-    def _read_pass(self) -> bool:
-        progressed = not self._tunnels
-        for tunnel in self._readable():
+    def _read_pass(self, tunnels: list[_Tunnel]) -> bool:
+        progressed = False
+        for tunnel in tunnels:
             size, data = tunnel.channel.read(READ_SIZE)
             if size == EAGAIN:
                 continue
